@@ -1,0 +1,252 @@
+/* dumptool: saves a vmcore as a kdump-compressed dump. Its options follow
+ * makedumpfile's where they overlap, so that kdump-utils and Debian's
+ * kdump-tools can call it in makedumpfile's place:
+ *   dumptool [-c|-l|-z] [-d LEVEL] [-f] [--message-level N] VMCORE DUMPFILE
+ *   dumptool -F [-c|-l|-z] [-d LEVEL] VMCORE > STREAM */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cleanup.h"
+#include "dumper.h"
+#include "output.h"
+#include "vmcore.h"
+
+/* makedumpfile's exit codes (makedumpfile.h): COMPLETED 0, FAILED 1. */
+#define EXIT_COMPLETED 0
+#define EXIT_FAILED 1
+#define PATH_CAP 4096
+
+struct args {
+        struct dump_options dump;
+        bool flattened;
+        bool force;
+        bool progress;
+        int message_level;
+        unsigned threads;
+        const char *vmcore;
+        const char *dumpfile;
+};
+
+struct progress {
+        struct timespec start;
+        struct timespec last;
+        uint32_t page_size;
+};
+
+DEFINE_CLEANUP_FUNC(struct vmcore, vmcore_free);
+DEFINE_CLEANUP_FUNC(struct output, output_free);
+
+static void fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static void fail(const char *fmt, ...) {
+        va_list ap;
+
+        fputs("dumptool: ", stderr);
+        va_start(ap, fmt);
+        vfprintf(stderr, fmt, ap);
+        va_end(ap);
+        fputc('\n', stderr);
+}
+
+static void usage(FILE *f) {
+        fprintf(f, "usage: dumptool [-c|-l|-z] [-d LEVEL] [-f] [--message-level N] [--progress] VMCORE DUMPFILE\n"
+                   "       dumptool -F [-c|-l|-z] [-d LEVEL] VMCORE > STREAM\n"
+                   "See dumptool(8).\n");
+}
+
+static int parse_level(const char *s, int *ret) {
+        char *end;
+        long v;
+
+        errno = 0;
+        v = strtol(s, &end, 10);
+        if (errno || end == s || *end || v < 0 || v > DUMP_LEVEL_MAX)
+                return -EINVAL;
+        *ret = (int)v;
+        return 0;
+}
+
+static int parse_args(int argc, char **argv, struct args *a) {
+        static const struct option longopts[] = {
+                { "message-level", required_argument, NULL, 'm' },
+                { "num-threads", required_argument, NULL, 't' },
+                { "progress", no_argument, NULL, 'p' },
+                { "help", no_argument, NULL, 'h' },
+                {}
+        };
+        int c;
+
+        while ((c = getopt_long(argc, argv, "cld:zFfh", longopts, NULL)) >= 0) {
+                switch (c) {
+                case 'c': a->dump.codec = CODEC_ZLIB; break;
+                case 'l': a->dump.codec = CODEC_LZO; break;
+                case 'z': a->dump.codec = CODEC_ZSTD; break;
+                case 'F': a->flattened = true; break;
+                case 'f': a->force = true; break;
+                case 'p': a->progress = true; break;
+                case 'm': a->message_level = (int)strtol(optarg, NULL, 10); break;
+                case 't': a->threads = (unsigned)strtoul(optarg, NULL, 10); break;
+                case 'd':
+                        if (parse_level(optarg, &a->dump.dump_level) < 0) {
+                                fail("-d %s: the dump level is a number from 0 to 31", optarg);
+                                return -EINVAL;
+                        }
+                        break;
+                case 'h': usage(stdout); exit(EXIT_COMPLETED);
+                default: usage(stderr); return -EINVAL;
+                }
+        }
+        if (argc - optind != (a->flattened ? 1 : 2)) {
+                usage(stderr);
+                return -EINVAL;
+        }
+        a->vmcore = argv[optind];
+        a->dumpfile = a->flattened ? NULL : argv[optind + 1];
+        return 0;
+}
+
+static double seconds_since(const struct timespec *t) {
+        struct timespec now;
+
+        clock_gettime(CLOCK_MONOTONIC, &now);
+        return (double)(now.tv_sec - t->tv_sec) + (double)(now.tv_nsec - t->tv_nsec) / 1e9;
+}
+
+/* At most one line a second: percent, MB/s of pages read, ETA. */
+static void show_progress(uint64_t done, uint64_t total, void *userdata) {
+        struct progress *p = userdata;
+        double elapsed = seconds_since(&p->start), rate;
+
+        if (done < total && seconds_since(&p->last) < 1.0)
+                return;
+        clock_gettime(CLOCK_MONOTONIC, &p->last);
+        rate = elapsed > 0 ? (double)done * p->page_size / elapsed / 1e6 : 0;
+        fprintf(stderr, "\rdumptool: [%5.1f%%] %7.1f MB/s  ETA %4.0fs ", total ? 100.0 * (double)done / (double)total : 100.0,
+                rate, done && done < total ? elapsed * (double)(total - done) / (double)done : 0.0);
+        if (done == total)
+                fputc('\n', stderr);
+}
+
+static void report(const struct args *a, const struct dump_stats *st, uint64_t bytes) {
+        if (a->message_level == 0)
+                return;
+        fprintf(stderr,
+                "dumptool: dump level %d: %llu pages with data; %llu zero (stored once), %llu written "
+                "(%llu uncompressed); %llu bytes of page data, %llu bytes in all\n",
+                a->dump.dump_level, (unsigned long long)st->ram_pages, (unsigned long long)st->zero_pages,
+                (unsigned long long)st->written_pages, (unsigned long long)st->raw_pages,
+                (unsigned long long)st->data_bytes, (unsigned long long)bytes);
+}
+
+/* Says how much the dump may need and how much room there is. */
+static void check_space(const char *dir, struct vmcore *v) {
+        struct statvfs sv;
+        uint64_t need = 0, free_bytes;
+        size_t n;
+        const struct vmcore_range *r = vmcore_ranges(v, &n);
+
+        for (size_t i = 0; i < n; i++)
+                need += (r[i].end_pfn - r[i].start_pfn) * vmcore_page_size(v);
+        if (statvfs(dir, &sv) < 0)
+                return;
+        free_bytes = (uint64_t)sv.f_bavail * sv.f_frsize;
+        fprintf(stderr, "dumptool: the dump needs at most %llu MiB before compression; %llu MiB free in %s\n",
+                (unsigned long long)(need >> 20), (unsigned long long)(free_bytes >> 20), dir);
+}
+
+static int open_incomplete(const struct args *a, char *tmp, size_t tmp_len) {
+        struct stat st;
+        int fd;
+
+        if (!a->force && lstat(a->dumpfile, &st) == 0) {
+                fail("%s: already exists; use -f to overwrite it", a->dumpfile);
+                return -EEXIST;
+        }
+        snprintf(tmp, tmp_len, "%s-incomplete", a->dumpfile);
+        fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
+        if (fd < 0)
+                fail("%s: %s", tmp, strerror(errno));
+        return fd < 0 ? -errno : fd;
+}
+
+static char *dir_of(const char *path, char *buf, size_t len) {
+        const char *slash = strrchr(path, '/');
+
+        if (!slash)
+                snprintf(buf, len, ".");
+        else
+                snprintf(buf, len, "%.*s", (int)(slash - path) ?: 1, path);
+        return buf;
+}
+
+static int dump(const struct args *a, struct vmcore *v) {
+        char tmp[PATH_CAP], dir[PATH_CAP];
+        _cleanup_close_ int fd = -1;
+        _cleanup_(output_freep) struct output *out = NULL;
+        struct progress prog = { .page_size = vmcore_page_size(v) };
+        bool show = a->progress || (a->message_level != 0 && isatty(STDERR_FILENO));
+        struct dump_stats st;
+        int r;
+
+        if (a->flattened) {
+                r = output_new_flattened(STDOUT_FILENO, &out);
+        } else {
+                check_space(dir_of(a->dumpfile, dir, sizeof(dir)), v);
+                fd = open_incomplete(a, tmp, sizeof(tmp));
+                if (fd < 0)
+                        return fd;
+                r = output_new_file(fd, &out);
+        }
+        if (r < 0)
+                return r;
+        clock_gettime(CLOCK_MONOTONIC, &prog.start);
+        prog.last = prog.start;
+        r = dump_kdump(v, &a->dump, out, show ? show_progress : NULL, &prog, &st);
+        if (r == 0)
+                r = output_finish(out);
+        if (r == 0 && fd >= 0 && fsync(fd) < 0)
+                r = -errno;
+        if (r < 0) {
+                fail("%s: %s%s", a->flattened ? "stdout" : tmp, strerror(-r),
+                     r == -ENOSPC ? "; the pages written so far are kept, and the dump is marked incomplete" : "");
+                return r;
+        }
+        if (fd >= 0 && rename(tmp, a->dumpfile) < 0) {
+                fail("rename %s to %s: %s", tmp, a->dumpfile, strerror(errno));
+                return -errno;
+        }
+        report(a, &st, output_bytes(out));
+        return 0;
+}
+
+int main(int argc, char **argv) {
+        struct args a = { .message_level = 7, .threads = 1 };
+        _cleanup_(vmcore_freep) struct vmcore *v = NULL;
+        char why[256];
+        int r;
+
+        if (parse_args(argc, argv, &a) < 0)
+                return EXIT_FAILED;
+        r = vmcore_open(a.vmcore, &v, why, sizeof(why));
+        if (r < 0) {
+                fail("%s: %s", a.vmcore, why[0] ? why : strerror(-r));
+                return EXIT_FAILED;
+        }
+        if (vmcore_vmcoreinfo_problem(v) && a.dump.dump_level > DUMP_LEVEL_ZERO) {
+                fail("warning: %s: %s; dump level %d needs it, saving at level 1 (zero pages only)",
+                     a.vmcore, vmcore_vmcoreinfo_problem(v), a.dump.dump_level);
+                a.dump.dump_level = DUMP_LEVEL_ZERO;
+        }
+        if (!dump_level_supported(a.dump.dump_level)) {
+                fail("-d %d: this dumptool applies dump levels 0 and 1 only; levels that need the page "
+                     "filter (2, 4, 8, 16) are not built yet", a.dump.dump_level);
+                return EXIT_FAILED;
+        }
+        return dump(&a, v) < 0 ? EXIT_FAILED : EXIT_COMPLETED;
+}

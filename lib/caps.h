@@ -1,0 +1,20 @@
+/* Every size that comes from outside kdumpkit has a named cap, here. A value
+ * over its cap is malformed input, reported as such, never truncated. */
+#pragma once
+
+/* ELF vmcore headers. /proc/vmcore has one PT_LOAD per RAM range plus the
+ * kernel text and one PT_NOTE; 64 Ki program headers is far beyond any real
+ * machine's memory map. */
+#define ELFCORE_PHNUM_MAX 65536u
+/* The whole PT_NOTE segment: one NT_PRSTATUS (336 bytes) per CPU, VMCOREINFO,
+ * and vmcoredd device dumps. 8192 CPUs need under 3 MiB. */
+#define ELFCORE_NOTES_MAX (64u << 20)
+/* One note's name. "VMCOREINFO" and "CORE" are the ones we read. */
+#define ELFCORE_NOTE_NAME_MAX 64u
+
+/* VMCOREINFO text: the kernel allots VMCOREINFO_BYTES (one 4 KiB page); newer
+ * kernels with kallsyms tables stay under that, so 64 KiB is generous. */
+#define VMCOREINFO_MAX (64u << 10)
+/* makedumpfile reads lines of up to 1500 bytes; the same here. */
+#define VMCOREINFO_LINE_MAX 1500u
+#define VMCOREINFO_ENTRIES_MAX 4096u

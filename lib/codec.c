@@ -1,0 +1,147 @@
+/* zlib, lzo and zstd for single pages. */
+#include <errno.h>
+#include <stdbool.h>
+#include <lzo/lzo1x.h>
+#include <zlib.h>
+#include <zstd.h>
+
+#include "codec.h"
+
+struct codec {
+        enum codec_kind kind;
+        uint32_t page_size;
+        uint8_t *out;
+        size_t out_cap;
+        void *lzo_work;
+        z_stream zlib;          /* reset per page: deflateInit per page costs more than the page */
+        bool zlib_ready;
+        ZSTD_CCtx *zstd;
+        ZSTD_DCtx *zstd_d;
+};
+
+struct codec *codec_free(struct codec *c) {
+        if (c) {
+                free(c->out);
+                free(c->lzo_work);
+                if (c->zlib_ready)
+                        deflateEnd(&c->zlib);
+                ZSTD_freeCCtx(c->zstd);
+                ZSTD_freeDCtx(c->zstd_d);
+                free(c);
+        }
+        return NULL;
+}
+
+uint32_t codec_flag(enum codec_kind kind) {
+        switch (kind) {
+        case CODEC_ZLIB: return KDUMP_FLAG_ZLIB;
+        case CODEC_LZO: return KDUMP_FLAG_LZO;
+        case CODEC_ZSTD: return KDUMP_FLAG_ZSTD;
+        default: return 0;
+        }
+}
+
+int codec_new(enum codec_kind kind, uint32_t page_size, struct codec **ret) {
+        struct codec *c;
+        size_t bound = page_size;
+
+        if (kind > CODEC_ZSTD || page_size == 0 || page_size > (1u << 20))
+                return -EINVAL;
+        if (kind == CODEC_LZO && lzo_init() != LZO_E_OK)
+                return -EINVAL;
+        c = calloc(1, sizeof(*c));
+        if (!c)
+                return -ENOMEM;
+        c->kind = kind;
+        c->page_size = page_size;
+        /* The largest of the libraries' worst cases. */
+        bound = compressBound(page_size);
+        if (ZSTD_compressBound(page_size) > bound)
+                bound = ZSTD_compressBound(page_size);
+        if (page_size + page_size / 16 + 64 + 3 > bound)
+                bound = page_size + page_size / 16 + 64 + 3;
+        c->out_cap = bound;
+        c->out = malloc(bound);
+        c->lzo_work = malloc(LZO1X_1_MEM_COMPRESS);
+        c->zstd = ZSTD_createCCtx();
+        c->zstd_d = ZSTD_createDCtx();
+        /* deflateInit(Z_BEST_SPEED) is what compress2() does for every call. */
+        c->zlib_ready = deflateInit(&c->zlib, Z_BEST_SPEED) == Z_OK;
+        if (!c->out || !c->lzo_work || !c->zstd || !c->zstd_d || !c->zlib_ready) {
+                codec_free(c);
+                return -ENOMEM;
+        }
+        *ret = c;
+        return 0;
+}
+
+static int compress_raw(struct codec *c, const uint8_t *page, size_t *ret_size) {
+        switch (c->kind) {
+        case CODEC_ZLIB:
+                if (deflateReset(&c->zlib) != Z_OK)
+                        return -EIO;
+                c->zlib.next_in = (Bytef *)page;
+                c->zlib.avail_in = c->page_size;
+                c->zlib.next_out = c->out;
+                c->zlib.avail_out = (uInt)c->out_cap;
+                if (deflate(&c->zlib, Z_FINISH) != Z_STREAM_END)
+                        return -EIO;
+                *ret_size = c->out_cap - c->zlib.avail_out;
+                return 0;
+        case CODEC_LZO: {
+                lzo_uint n = c->out_cap;
+                if (lzo1x_1_compress(page, c->page_size, c->out, &n, c->lzo_work) != LZO_E_OK)
+                        return -EIO;
+                *ret_size = n;
+                return 0;
+        }
+        case CODEC_ZSTD: {
+                size_t n = ZSTD_compressCCtx(c->zstd, c->out, c->out_cap, page, c->page_size, 1);
+                if (ZSTD_isError(n))
+                        return -EIO;
+                *ret_size = n;
+                return 0;
+        }
+        default:
+                *ret_size = c->page_size;
+                return 0;
+        }
+}
+
+int codec_compress(struct codec *c, const uint8_t *page, const uint8_t **ret_data, uint32_t *ret_size) {
+        size_t n;
+        int r = compress_raw(c, page, &n);
+
+        if (r < 0)
+                return r;
+        if (c->kind == CODEC_NONE || n >= c->page_size) {
+                *ret_data = page;
+                *ret_size = c->page_size;
+                return 0;
+        }
+        *ret_data = c->out;
+        *ret_size = (uint32_t)n;
+        return (int)codec_flag(c->kind);
+}
+
+int codec_decompress(struct codec *c, uint32_t flags, const uint8_t *data, uint32_t size, uint8_t *out) {
+        if (flags == 0) {
+                if (size != c->page_size)
+                        return -EBADMSG;
+                memcpy(out, data, size);
+                return 0;
+        }
+        if (flags == KDUMP_FLAG_ZLIB) {
+                uLongf n = c->page_size;
+                return uncompress(out, &n, data, size) == Z_OK && n == c->page_size ? 0 : -EBADMSG;
+        }
+        if (flags == KDUMP_FLAG_LZO) {
+                lzo_uint n = c->page_size;
+                return lzo1x_decompress_safe(data, size, out, &n, NULL) == LZO_E_OK && n == c->page_size ? 0 : -EBADMSG;
+        }
+        if (flags == KDUMP_FLAG_ZSTD) {
+                size_t n = ZSTD_decompressDCtx(c->zstd_d, out, c->page_size, data, size);
+                return !ZSTD_isError(n) && n == c->page_size ? 0 : -EBADMSG;
+        }
+        return -EBADMSG;
+}

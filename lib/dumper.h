@@ -1,0 +1,44 @@
+/* The dump pipeline: a vmcore in, a kdump-compressed file out, with the
+ * bitmaps made in bounded cycles and pages compressed one at a time. */
+#pragma once
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "codec.h"
+#include "output.h"
+#include "vmcore.h"
+
+/* The dump levels of makedumpfile's -d bitmask. */
+#define DUMP_LEVEL_ZERO 1
+#define DUMP_LEVEL_CACHE 2
+#define DUMP_LEVEL_CACHE_PRIVATE 4
+#define DUMP_LEVEL_USER 8
+#define DUMP_LEVEL_FREE 16
+#define DUMP_LEVEL_MAX 31
+
+struct dump_options {
+        int dump_level;
+        enum codec_kind codec;
+};
+
+struct dump_stats {
+        uint64_t ram_pages;     /* pfns with data in the vmcore */
+        uint64_t zero_pages;    /* stored once, shared (level 1) */
+        uint64_t written_pages; /* pages with their own stored data */
+        uint64_t raw_pages;     /* of those, stored uncompressed */
+        uint64_t data_bytes;
+};
+
+/* Progress callback: pages done of total. May be NULL. */
+typedef void (*dump_progress_func)(uint64_t done, uint64_t total, void *userdata);
+
+/* Levels this build can apply: bits beyond DUMP_LEVEL_ZERO need the page
+ * filter over mem_map. Returns true if level can be honoured as asked. */
+bool dump_level_supported(int level);
+
+/* Writes v to out as a kdump-compressed dump. On -ENOSPC the header is marked
+ * incomplete and what was written stays readable. Returns 0 or a negative
+ * errno; *ret_stats is filled either way. */
+int dump_kdump(struct vmcore *v, const struct dump_options *o, struct output *out,
+               dump_progress_func progress, void *userdata, struct dump_stats *ret_stats);

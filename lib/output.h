@@ -1,0 +1,35 @@
+/* Where a dump's bytes go: a seekable file, or makedumpfile's flattened
+ * stream (-F), in which every positioned write becomes a record so that the
+ * output can be a pipe or a socket. Writers address bytes by their offset
+ * in the final file either way. */
+#pragma once
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* makedumpfile's flattened format (makedumpfile.h, IMPLEMENTATION). */
+#define FLAT_SIGNATURE "makedumpfile"
+#define FLAT_HEADER_SIZE 4096u
+#define FLAT_TYPE 1
+#define FLAT_VERSION 1
+
+struct output;
+
+/* Positioned writes into fd with pwrite(). */
+int output_new_file(int fd, struct output **ret);
+
+/* A flattened stream on fd; writes the 4096-byte stream header at once. */
+int output_new_flattened(int fd, struct output **ret);
+
+/* Writes len bytes that belong at offset in the final file. Returns 0 or a
+ * negative errno (-ENOSPC on a full disk). */
+int output_write(struct output *o, const void *buf, size_t len, uint64_t offset);
+
+/* Ends the output: the flattened end marker; nothing for a file. */
+int output_finish(struct output *o);
+
+/* Bytes written so far, record framing included. */
+uint64_t output_bytes(const struct output *o);
+
+/* Frees o; does not close the fd. */
+struct output *output_free(struct output *o);
