@@ -1,0 +1,70 @@
+"""An independent reader of kdump-compressed files, for tests: header,
+bitmaps and page descriptors (layout: makedumpfile's diskdump_mod.h, LP64)."""
+
+import struct
+import zlib
+
+from .util import LabError
+
+
+class KdumpFile:
+    def __init__(self, path):
+        self.f = open(path, "rb")
+        h = self.f.read(464)
+        if h[:8] not in (b"KDUMP   ", b"DISKDUMP"):
+            raise LabError(f"{path}: not a kdump-compressed file")
+        self.version = struct.unpack_from("<i", h, 8)[0]
+        self.utsname = [h[12 + 65 * i:12 + 65 * (i + 1)].split(b"\0")[0].decode() for i in range(6)]
+        (self.status, self.block_size, self.sub_hdr_size, self.bitmap_blocks, _max32) = \
+            struct.unpack_from("<IiiII", h, 424)
+        self.nr_cpus = struct.unpack_from("<i", h, 460)[0]
+        self.f.seek(self.block_size)
+        sub = self.f.read(104)
+        self.phys_base, self.dump_level = struct.unpack_from("<Qi", sub, 0)
+        self.max_mapnr = struct.unpack_from("<Q", sub, 96)[0]
+        half = self.bitmap_blocks // 2 * self.block_size
+        off = (1 + self.sub_hdr_size) * self.block_size
+        self.f.seek(off)
+        self.bitmap1 = self.f.read(half)
+        self.bitmap2 = self.f.read(half)
+        self.desc_offset = off + 2 * half
+
+    def dumpable(self):
+        """The dumpable pfns, in order."""
+        bm = self.bitmap2
+        for i, byte in enumerate(bm):
+            if byte:
+                for b in range(8):
+                    if byte >> b & 1:
+                        yield i * 8 + b
+
+    def pages(self):
+        """(pfn, bytes) of every dumpable page, decompressing zlib pages."""
+        pfns = list(self.dumpable())
+        self.f.seek(self.desc_offset)
+        descs = self.f.read(24 * len(pfns))
+        for n, pfn in enumerate(pfns):
+            offset, size, flags, _ = struct.unpack_from("<qIIQ", descs, 24 * n)
+            self.f.seek(offset)
+            data = self.f.read(size)
+            if flags == 1:
+                data = zlib.decompress(data)
+            elif flags != 0:
+                raise LabError(f"pfn {pfn}: flags {flags:#x}; this reader decompresses zlib only")
+            yield pfn, data
+
+
+def vmcore_pages(path, page_size=4096):
+    """A function pfn -> bytes over a raw ELF vmcore's PT_LOADs."""
+    from .check import elf_segments
+    segs = sorted((s for s in elf_segments(path) if s["type"] == 1), key=lambda s: s["paddr"])
+    f = open(path, "rb")
+
+    def read(pfn):
+        pa = pfn * page_size
+        for s in segs:
+            if s["paddr"] <= pa < s["paddr"] + s["filesz"]:
+                f.seek(s["offset"] + pa - s["paddr"])
+                return f.read(page_size)
+        return None
+    return read

@@ -1,0 +1,189 @@
+#!/usr/bin/python3
+"""dumptool on the lab's real vmcores (meson test --suite e2e).
+
+  test-dumptool.py kdump SUITE | flattened | bad-input"""
+
+import os
+import shutil
+import struct
+import subprocess
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from kdlab import check, kernels  # noqa: E402
+from kdlab.check import elf_segments  # noqa: E402
+from kdlab.kdumpfile import KdumpFile, vmcore_pages  # noqa: E402
+from kdlab.util import LabError  # noqa: E402
+
+LAB = os.path.join(os.path.dirname(os.path.abspath(__file__)), "lab")
+RUNS = os.environ["KDLAB_RUNS"]
+DUMPTOOL = os.environ["KDLAB_DUMPTOOL"]
+WORK = os.path.join(RUNS, "dumptool")
+
+
+def shared_vmcore(suite):
+    p = subprocess.run([LAB, "vmcore", suite, "--dir", os.path.join(RUNS, suite)], stdout=subprocess.PIPE)
+    if p.returncode:
+        raise LabError(f"no {suite} vmcore")
+    return p.stdout.decode().strip()
+
+
+def run(argv, **kw):
+    return subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, **kw)
+
+
+def dumptool(*args, expect=0):
+    p = run([DUMPTOOL, *args])
+    if p.returncode != expect:
+        raise LabError(f"dumptool {' '.join(args)} exited {p.returncode}: {p.stderr.decode().strip()}")
+    return p
+
+
+def makedumpfile(*args):
+    p = run(["makedumpfile", *args])
+    if p.returncode:
+        raise LabError(f"makedumpfile {' '.join(args)} exited {p.returncode}")
+
+
+def fresh(name):
+    os.makedirs(WORK, exist_ok=True)
+    path = os.path.join(WORK, name)
+    for p in (path, path + "-incomplete"):
+        if os.path.exists(p):
+            os.unlink(p)
+    return path
+
+
+def check_contents(dump, vmcore):
+    """Every dumped page equals the source page (an independent reader)."""
+    read = vmcore_pages(vmcore)
+    n = 0
+    for pfn, data in KdumpFile(dump).pages():
+        if data != read(pfn):
+            raise LabError(f"{dump}: pfn {pfn:#x} differs from the vmcore")
+        n += 1
+    return n
+
+
+def test_kdump(suite):
+    k = kernels.kernel(suite)
+    vmcore = shared_vmcore(suite)
+    for codec in ("-c", "-l", "-z"):
+        for level in ("0", "1"):
+            ours, theirs = fresh(f"{suite}{codec}-d{level}"), fresh(f"{suite}{codec}-d{level}.mdf")
+            dumptool(codec, "-d", level, vmcore, ours)
+            makedumpfile(codec, "-d", level, vmcore, theirs)
+            a, b = KdumpFile(ours), KdumpFile(theirs)
+            if a.bitmap1 != b.bitmap1 or a.bitmap2 != b.bitmap2:
+                raise LabError(f"{suite} {codec} -d {level}: bitmaps differ from makedumpfile's")
+            same = open(ours, "rb").read() == open(theirs, "rb").read() if codec != "-z" else None
+            if codec != "-z" and not same:
+                raise LabError(f"{suite} {codec} -d {level}: not byte-identical to makedumpfile's output")
+            os.unlink(theirs)
+            print(f"{suite} {codec} -d {level}: bitmaps equal makedumpfile's"
+                  + (", file byte-identical" if same else ""))
+            if level == "1":
+                facts = check.crash_check(k, ours, expect_ps="kdlab-holder")
+                check.drgn_check(k, ours, expect_comm=facts["comm"])
+                print(f"{suite} {codec} -d 1: crash check and drgn pass ({os.path.getsize(ours)} bytes)")
+            if codec == "-c" and level == "1":
+                print(f"{suite} -c -d 1: all {check_contents(ours, vmcore)} dumped pages equal the vmcore's")
+            os.unlink(ours)
+
+
+def test_flattened():
+    """dumptool -F | makedumpfile -R gives the same file as a direct dump."""
+    k = kernels.kernel("bookworm")
+    vmcore = shared_vmcore("bookworm")
+    direct, rebuilt = fresh("direct"), fresh("rebuilt")
+    dumptool("-l", "-d", "1", vmcore, direct)
+    with open(rebuilt, "wb") as out:
+        f = subprocess.Popen([DUMPTOOL, "-F", "-l", "-d", "1", vmcore], stdout=subprocess.PIPE)
+        r = subprocess.run(["makedumpfile", "-R", rebuilt], stdin=f.stdout, stdout=subprocess.DEVNULL)
+        f.stdout.close()
+        if f.wait() or r.returncode:
+            raise LabError("dumptool -F | makedumpfile -R failed")
+    if open(direct, "rb").read() != open(rebuilt, "rb").read():
+        raise LabError("the rebuilt flattened stream differs from the direct dump")
+    check.crash_check(k, rebuilt)
+    print("dumptool -F | makedumpfile -R: identical to the direct dump; crash check passes")
+    os.unlink(direct)
+    os.unlink(rebuilt)
+
+
+def expect_error(path, *words):
+    out = fresh("bad.kdump")
+    p = dumptool("-l", "-d", "31", path, out, expect=1)
+    err = p.stderr.decode().strip()
+    if len(err.splitlines()) != 1 or not all(w in err for w in words):
+        raise LabError(f"{os.path.basename(path)}: expected one line naming {words}, got: {err!r}")
+    if os.path.exists(out):
+        raise LabError(f"{os.path.basename(path)}: a dump file was made from bad input")
+    print(f"{os.path.basename(path)}: {err}")
+
+
+def sparse_copy(src, name):
+    dst = fresh(name)
+    subprocess.run(["cp", "--sparse=always", src, dst], check=True)
+    return dst
+
+
+def test_bad_input():
+    vmcore = shared_vmcore("bookworm")
+    k = kernels.kernel("bookworm")
+    empty = fresh("zero-length")
+    open(empty, "w").close()
+    expect_error(empty, "empty")
+    text = fresh("not-elf")
+    with open(text, "w") as f:
+        f.write("this is not a vmcore\n")
+    expect_error(text, "not an ELF file")
+    cut = sparse_copy(vmcore, "truncated")
+    os.truncate(cut, os.path.getsize(vmcore) // 2)
+    expect_error(cut, "PT_LOAD", "past the end of the file", "truncated")
+    past = sparse_copy(vmcore, "load-past-end")
+    with open(past, "r+b") as f:
+        eh = f.read(64)
+        phoff, phnum = struct.unpack_from("<Q", eh, 32)[0], struct.unpack_from("<H", eh, 56)[0]
+        last = phoff + 56 * (phnum - 1)
+        f.seek(last + 32)
+        f.write(struct.pack("<QQ", 1 << 40, 1 << 40))  # p_filesz, p_memsz
+    expect_error(past, f"PT_LOAD {phnum - 2}", "past the end of the file")
+    for p in (empty, text, cut, past):
+        os.unlink(p)
+    # Damaged VMCOREINFO: the dump is still saved, at the safe level.
+    bad = sparse_copy(vmcore, "garbage-vmcoreinfo")
+    note = next(s for s in elf_segments(vmcore) if s["type"] == 4)
+    with open(bad, "r+b") as f:
+        f.seek(note["offset"])
+        notes = f.read(note["filesz"])
+        at = notes.index(b"OSRELEASE=")
+        f.seek(note["offset"] + at)
+        f.write(bytes((i * 37 + 1) % 256 or 1 for i in range(200)))
+    out = fresh("garbage-vmcoreinfo.kdump")
+    p = dumptool("-l", "-d", "31", bad, out)
+    warn = p.stderr.decode()
+    if "VMCOREINFO is damaged" not in warn or "saving at level 1" not in warn:
+        raise LabError(f"damaged VMCOREINFO: no warning naming it: {warn!r}")
+    if KdumpFile(out).dump_level != 1:
+        raise LabError("damaged VMCOREINFO: the dump was not saved at level 1")
+    check.crash_check(k, out)
+    print("damaged VMCOREINFO: warned, saved at level 1, crash check passes")
+    os.unlink(out)
+    os.unlink(bad)
+
+
+def main():
+    tests = {"kdump": lambda: test_kdump(sys.argv[2]), "flattened": test_flattened, "bad-input": test_bad_input}
+    try:
+        tests[sys.argv[1]]()
+    except LabError as e:
+        print(f"FAIL: {e}")
+        print("0 passed, 1 failed")
+        return 1
+    print("1 passed, 0 failed")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
