@@ -10,7 +10,7 @@ from . import check, kernels
 from .guest import RunConfig, crash_cycle
 from .util import LabError, cache_dir, log, read_json
 
-REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
 
 
 def _workload(path):
