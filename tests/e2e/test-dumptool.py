@@ -4,7 +4,6 @@
   test-dumptool.py kdump SUITE | flattened | bad-input"""
 
 import os
-import shutil
 import struct
 import subprocess
 import sys
@@ -13,7 +12,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from kdlab import check, kernels  # noqa: E402
 from kdlab.check import elf_segments  # noqa: E402
 from kdlab.kdumpfile import KdumpFile, vmcore_pages  # noqa: E402
-from kdlab.util import LabError  # noqa: E402
+from kdlab.util import LabError, test_main  # noqa: E402
 
 LAB = os.path.join(os.path.dirname(os.path.abspath(__file__)), "lab")
 RUNS = os.environ["KDLAB_RUNS"]
@@ -97,12 +96,11 @@ def test_flattened():
     vmcore = shared_vmcore("bookworm")
     direct, rebuilt = fresh("direct"), fresh("rebuilt")
     dumptool("-l", "-d", "1", vmcore, direct)
-    with open(rebuilt, "wb") as out:
-        f = subprocess.Popen([DUMPTOOL, "-F", "-l", "-d", "1", vmcore], stdout=subprocess.PIPE)
-        r = subprocess.run(["makedumpfile", "-R", rebuilt], stdin=f.stdout, stdout=subprocess.DEVNULL)
-        f.stdout.close()
-        if f.wait() or r.returncode:
-            raise LabError("dumptool -F | makedumpfile -R failed")
+    f = subprocess.Popen([DUMPTOOL, "-F", "-l", "-d", "1", vmcore], stdout=subprocess.PIPE)
+    r = subprocess.run(["makedumpfile", "-R", rebuilt], stdin=f.stdout, stdout=subprocess.DEVNULL)
+    f.stdout.close()
+    if f.wait() or r.returncode:
+        raise LabError("dumptool -F | makedumpfile -R failed")
     if open(direct, "rb").read() != open(rebuilt, "rb").read():
         raise LabError("the rebuilt flattened stream differs from the direct dump")
     check.crash_check(k, rebuilt)
@@ -173,17 +171,5 @@ def test_bad_input():
     os.unlink(bad)
 
 
-def main():
-    tests = {"kdump": lambda: test_kdump(sys.argv[2]), "flattened": test_flattened, "bad-input": test_bad_input}
-    try:
-        tests[sys.argv[1]]()
-    except LabError as e:
-        print(f"FAIL: {e}")
-        print("0 passed, 1 failed")
-        return 1
-    print("1 passed, 0 failed")
-    return 0
-
-
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(test_main({"kdump": test_kdump, "flattened": test_flattened, "bad-input": test_bad_input}, sys.argv))

@@ -15,7 +15,7 @@ import threading
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from kdlab import check, kernels  # noqa: E402
 from kdlab.guest import RunConfig, crash_cycle  # noqa: E402
-from kdlab.util import LabError, log, read_json  # noqa: E402
+from kdlab.util import LabError, read_json, test_main  # noqa: E402
 
 LAB = os.path.join(os.path.dirname(os.path.abspath(__file__)), "lab")
 RUNS = os.environ.get("KDLAB_RUNS") or tempfile.mkdtemp(prefix="kdlab-runs-")
@@ -146,19 +146,7 @@ def test_program():
           f"cycle {result['seconds']}s")
 
 
-def main():
-    name = sys.argv[1]
-    tests = {"cache": test_cache, "bookworm": lambda: test_kernel("bookworm"),
-             "trixie": lambda: test_kernel("trixie"), "negative": test_negative, "program": test_program}
-    try:
-        tests[name]()
-    except LabError as e:
-        print(f"FAIL lab-{name}: {e}")
-        print("0 passed, 1 failed")
-        return 1
-    print("1 passed, 0 failed")
-    return 0
-
-
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(test_main({"cache": test_cache, "bookworm": lambda: test_kernel("bookworm"),
+                        "trixie": lambda: test_kernel("trixie"), "negative": test_negative,
+                        "program": test_program}, sys.argv))

@@ -91,7 +91,8 @@ def drgn_check(k, dump, expect_comm=None):
                        stderr=subprocess.PIPE, timeout=CRASH_TIMEOUT)
     if p.returncode != 0:
         err = p.stderr.decode(errors="replace").strip().splitlines()[-1:] or ["(no message)"]
-        raise LabError(f"drgn could not read {dump}: {err[0]}")
+        how = f"killed by signal {-p.returncode}" if p.returncode < 0 else f"exit {p.returncode}"
+        raise LabError(f"drgn could not read {dump} ({how}): {err[0]}")
     facts = dict(l.split("=", 1) for l in p.stdout.decode().splitlines() if "=" in l)
     if facts.get("release") != k.release:
         raise LabError(f"drgn reads release {facts.get('release')}, expected {k.release}")

@@ -7,8 +7,9 @@ import shutil
 import subprocess
 
 from . import initrd
+from .check import elf_segments
 from .qemu import Guest, tail
-from .util import LabError, Timer, log, run, write_json
+from .util import LabError, Timer, run, write_json
 
 HERE = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 GUEST_DIR = os.path.join(HERE, "guest")
@@ -132,19 +133,10 @@ def elf_core_size(path):
     """The file size an ELF64 core must have: the end of its last segment."""
     with open(path, "rb") as f:
         eh = f.read(64)
-        if eh[:4] != b"\x7fELF" or eh[4] != 2:
-            raise LabError(f"{path}: not an ELF64 file")
-        phoff = int.from_bytes(eh[32:40], "little")
-        phentsize = int.from_bytes(eh[54:56], "little")
-        phnum = int.from_bytes(eh[56:58], "little")
-        f.seek(phoff)
-        ph = f.read(phentsize * phnum)
-    end = phoff + phentsize * phnum
-    for i in range(phnum):
-        e = ph[i * phentsize:(i + 1) * phentsize]
-        off, filesz = int.from_bytes(e[8:16], "little"), int.from_bytes(e[32:40], "little")
-        end = max(end, off + filesz)
-    return end
+    if eh[:4] != b"\x7fELF" or eh[4] != 2:
+        raise LabError(f"{path}: not an ELF64 file")
+    phoff, phnum = int.from_bytes(eh[32:40], "little"), int.from_bytes(eh[56:58], "little")
+    return max([phoff + 56 * phnum] + [s["offset"] + s["filesz"] for s in elf_segments(path)])
 
 
 def crash_cycle(k, cfg, outdir):

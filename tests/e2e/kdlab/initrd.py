@@ -7,7 +7,6 @@ load them, and listed in dependency order for the guest's /init."""
 import os
 import re
 import shutil
-import stat
 import subprocess
 
 from .util import LabError, run

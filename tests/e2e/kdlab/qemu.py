@@ -1,7 +1,6 @@
 """Runs one lab guest under QEMU (TCG: there is no KVM here) with a timeout,
 keeping its serial console log."""
 
-import os
 import subprocess
 
 from .util import LabError, log

@@ -72,3 +72,16 @@ class Timer:
 
     def __exit__(self, *a):
         self.seconds = time.monotonic() - self.start
+
+
+def test_main(tests, argv):
+    """Runs the scenario argv[1] names (with argv[2:] as its arguments) and
+    prints the closing line CI reads. A LabError is the failure reason."""
+    try:
+        tests[argv[1]](*argv[2:])
+    except LabError as e:
+        print(f"FAIL {argv[1]}: {e}")
+        print("0 passed, 1 failed")
+        return 1
+    print("1 passed, 0 failed")
+    return 0
