@@ -28,7 +28,6 @@ struct args {
         bool flattened;
         bool force;
         bool progress;
-        int message_level;
         unsigned threads;
         const char *vmcore;
         const char *dumpfile;
@@ -42,17 +41,34 @@ struct progress {
 
 DEFINE_CLEANUP_FUNC(struct vmcore, vmcore_free);
 DEFINE_CLEANUP_FUNC(struct output, output_free);
+DEFINE_CLEANUP_FUNC(struct pagefilter, pagefilter_free);
 
-static void fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static void fail(const char *fmt, ...) {
+/* makedumpfile's --message-level bits (makedumpfile.h ML_PRINT_*). */
+#define MSG_PROGRESS 0x01
+#define MSG_COMMON 0x02
+#define MSG_ERROR 0x04
+#define MSG_DEBUG 0x08
+#define MSG_REPORT 0x10
+#define MSG_DEFAULT (MSG_PROGRESS | MSG_COMMON | MSG_ERROR)
+
+/* The one piece of global state: how much to say, from --message-level. */
+static int message_level = MSG_DEFAULT;
+
+static void say(int kind, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void say(int kind, const char *fmt, ...) {
         va_list ap;
 
+        if (!(message_level & kind))
+                return;
         fputs("dumptool: ", stderr);
         va_start(ap, fmt);
         vfprintf(stderr, fmt, ap);
         va_end(ap);
         fputc('\n', stderr);
 }
+
+#define fail(...) say(MSG_ERROR, __VA_ARGS__)
+#define warn(...) say(MSG_COMMON, __VA_ARGS__)
 
 static void usage(FILE *f) {
         fprintf(f, "usage: dumptool [-c|-l|-z] [-d LEVEL] [-f] [--message-level N] [--progress] VMCORE DUMPFILE\n"
@@ -90,7 +106,7 @@ static int parse_args(int argc, char **argv, struct args *a) {
                 case 'F': a->flattened = true; break;
                 case 'f': a->force = true; break;
                 case 'p': a->progress = true; break;
-                case 'm': a->message_level = (int)strtol(optarg, NULL, 10); break;
+                case 'm': message_level = (int)strtol(optarg, NULL, 10); break;
                 case 't': a->threads = (unsigned)strtoul(optarg, NULL, 10); break;
                 case 'd':
                         if (parse_level(optarg, &a->dump.dump_level) < 0) {
@@ -133,15 +149,35 @@ static void show_progress(uint64_t done, uint64_t total, void *userdata) {
                 fputc('\n', stderr);
 }
 
+static void report_line(const char *what, uint64_t pages) {
+        fprintf(stderr, "    %-24s: %12llu\n", what, (unsigned long long)pages);
+}
+
+/* makedumpfile's closing report, in pages, by category. */
 static void report(const struct args *a, const struct dump_stats *st, uint64_t bytes) {
-        if (a->message_level == 0)
+        const struct filter_counts *x = &st->excluded;
+
+        if (!(message_level & MSG_REPORT))
                 return;
-        fprintf(stderr,
-                "dumptool: dump level %d: %llu pages with data; %llu zero (stored once), %llu written "
-                "(%llu uncompressed); %llu bytes of page data, %llu bytes in all\n",
-                a->dump.dump_level, (unsigned long long)st->ram_pages, (unsigned long long)st->zero_pages,
-                (unsigned long long)st->written_pages, (unsigned long long)st->raw_pages,
-                (unsigned long long)st->data_bytes, (unsigned long long)bytes);
+        fprintf(stderr, "dumptool: dump level %d\n  Original pages            : %12llu\n  Excluded pages\n",
+                a->dump.dump_level, (unsigned long long)st->ram_pages);
+        report_line("Pages filled with zero", st->zero_pages);
+        report_line("Non-private cache pages", x->cache);
+        report_line("Private cache pages", x->cache_private);
+        report_line("User process data pages", x->user);
+        report_line("Free pages", x->free);
+        report_line("Hwpoison pages", x->hwpoison);
+        report_line("Offline pages", x->offline);
+        fprintf(stderr, "  Remaining pages           : %12llu (%.1f%%; %llu stored uncompressed)\n",
+                (unsigned long long)(st->dump_pages - st->zero_pages),
+                st->ram_pages ? 100.0 * (double)(st->dump_pages - st->zero_pages) / (double)st->ram_pages : 0.0,
+                (unsigned long long)st->raw_pages);
+        if (x->unreadable || x->bad_buddy_order)
+                fprintf(stderr, "  Kept, not classifiable    : %12llu (struct page unreadable: %llu, bad buddy order: %llu)\n",
+                        (unsigned long long)(x->unreadable + x->bad_buddy_order), (unsigned long long)x->unreadable,
+                        (unsigned long long)x->bad_buddy_order);
+        fprintf(stderr, "  Page data %llu bytes; dump %llu bytes\n", (unsigned long long)st->data_bytes,
+                (unsigned long long)bytes);
 }
 
 /* Says how much the dump may need and how much room there is. */
@@ -156,7 +192,7 @@ static void check_space(const char *dir, struct vmcore *v) {
         if (statvfs(dir, &sv) < 0)
                 return;
         free_bytes = (uint64_t)sv.f_bavail * sv.f_frsize;
-        fprintf(stderr, "dumptool: the dump needs at most %llu MiB before compression; %llu MiB free in %s\n",
+        warn("the dump needs at most %llu MiB before compression; %llu MiB free in %s",
                 (unsigned long long)(need >> 20), (unsigned long long)(free_bytes >> 20), dir);
 }
 
@@ -190,7 +226,7 @@ static int dump(const struct args *a, struct vmcore *v) {
         _cleanup_close_ int fd = -1;
         _cleanup_(output_freep) struct output *out = NULL;
         struct progress prog = { .page_size = vmcore_page_size(v) };
-        bool show = a->progress || (a->message_level != 0 && isatty(STDERR_FILENO));
+        bool show = a->progress || ((message_level & MSG_PROGRESS) && isatty(STDERR_FILENO));
         struct dump_stats st;
         int r;
 
@@ -225,9 +261,36 @@ static int dump(const struct args *a, struct vmcore *v) {
         return 0;
 }
 
+/* The page filter for the level asked. Where VMCOREINFO lacks what the level
+ * needs, the dump is still saved, at level 1, with a warning naming what is
+ * missing; the filter for hardware-poisoned and offline pages is kept when it
+ * can be had. */
+static int setup_filter(struct args *a, struct vmcore *v, struct pagefilter **ret) {
+        char missing[512];
+        int r;
+
+        if (!vmcore_vmcoreinfo(v))
+                return 0;
+        r = pagefilter_new(v, a->dump.dump_level, ret, missing, sizeof(missing));
+        if (r == -ENOMEM) {
+                fail("%s", strerror(ENOMEM));
+                return r;
+        }
+        if (r < 0 && a->dump.dump_level > DUMP_LEVEL_ZERO) {
+                warn("warning: %s: VMCOREINFO lacks %s, which dump level %d needs; saving at level 1 "
+                     "(zero pages only)", a->vmcore, missing, a->dump.dump_level);
+                a->dump.dump_level = DUMP_LEVEL_ZERO;
+                r = pagefilter_new(v, a->dump.dump_level, ret, missing, sizeof(missing));
+        }
+        if (r < 0)
+                say(MSG_DEBUG, "note: hardware-poisoned and offline pages cannot be found (%s); they are dumped", missing);
+        return r == -ENOMEM ? r : 0;
+}
+
 int main(int argc, char **argv) {
-        struct args a = { .message_level = 7, .threads = 1 };
+        struct args a = { .threads = 1 };
         _cleanup_(vmcore_freep) struct vmcore *v = NULL;
+        _cleanup_(pagefilter_freep) struct pagefilter *filter = NULL;
         char why[256];
         int r;
 
@@ -239,14 +302,12 @@ int main(int argc, char **argv) {
                 return EXIT_FAILED;
         }
         if (vmcore_vmcoreinfo_problem(v) && a.dump.dump_level > DUMP_LEVEL_ZERO) {
-                fail("warning: %s: %s; dump level %d needs it, saving at level 1 (zero pages only)",
+                warn("warning: %s: %s; dump level %d needs it, saving at level 1 (zero pages only)",
                      a.vmcore, vmcore_vmcoreinfo_problem(v), a.dump.dump_level);
                 a.dump.dump_level = DUMP_LEVEL_ZERO;
         }
-        if (!dump_level_supported(a.dump.dump_level)) {
-                fail("-d %d: this dumptool applies dump levels 0 and 1 only; levels that need the page "
-                     "filter (2, 4, 8, 16) are not built yet", a.dump.dump_level);
+        if (setup_filter(&a, v, &filter) < 0)
                 return EXIT_FAILED;
-        }
+        a.dump.filter = filter;
         return dump(&a, v) < 0 ? EXIT_FAILED : EXIT_COMPLETED;
 }

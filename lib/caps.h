@@ -18,3 +18,16 @@
 /* makedumpfile reads lines of up to 1500 bytes; the same here. */
 #define VMCOREINFO_LINE_MAX 1500u
 #define VMCOREINFO_ENTRIES_MAX 4096u
+
+/* SIZE(page) from VMCOREINFO: 64 bytes on x86_64, 80 with debug options;
+ * a struct page of over 256 bytes is a damaged VMCOREINFO. */
+#define STRUCT_PAGE_SIZE_MAX 256u
+/* SIZE(mem_section): 16 bytes since 5.x (section_mem_map, usage). */
+#define MEM_SECTION_SIZE_MAX 256u
+
+/* One record of a flattened stream: makedumpfile writes at most a few MiB
+ * (a cycle's bitmap, a buffer of page data); 256 MiB is far beyond that. */
+#define FLAT_RECORD_MAX (256u << 20)
+/* The destination offset of a record: a dump of 64 TiB of RAM is the most
+ * any machine we capture will need. */
+#define FLAT_OFFSET_MAX (1ull << 46)

@@ -12,10 +12,6 @@
 DEFINE_CLEANUP_FUNC(struct codec, codec_free);
 DEFINE_CLEANUP_FUNC(struct kdump_writer, kdump_writer_free);
 
-bool dump_level_supported(int level) {
-        return level >= 0 && level <= DUMP_LEVEL_ZERO;
-}
-
 static bool page_is_zero(const uint8_t *page, uint32_t size) {
         const uint64_t *w = (const uint64_t *)page;
 
@@ -72,12 +68,20 @@ static void set_bits(uint8_t *bm, uint64_t base, uint64_t from, uint64_t to) {
                 bm[(pfn - base) / 8] |= (uint8_t)(1u << ((pfn - base) % 8));
 }
 
-/* One cycle's bitmaps: valid = RAM, dumpable = RAM with data. Returns the
- * number of dumpable pages. */
-static uint64_t cycle_bitmaps(struct vmcore *v, uint64_t base, uint64_t end, uint8_t *valid, uint8_t *dumpable) {
+static uint64_t count_bits(const uint8_t *bm, size_t bytes) {
+        uint64_t n = 0;
+
+        for (size_t i = 0; i < bytes; i++)
+                n += (uint64_t)__builtin_popcount(bm[i]);
+        return n;
+}
+
+/* One cycle's bitmaps: valid = RAM, dumpable = RAM with data that the filter
+ * keeps. Returns 0 or a negative errno; *ret_count is the dumpable pages. */
+static int cycle_bitmaps(struct vmcore *v, struct pagefilter *f, uint64_t base, uint64_t end, uint8_t *valid,
+                         uint8_t *dumpable, struct filter_counts *c, uint64_t *ret_data, uint64_t *ret_count) {
         size_t n_ranges;
         const struct vmcore_range *r = vmcore_ranges(v, &n_ranges);
-        uint64_t count = 0;
 
         memset(valid, 0, CYCLE_PFNS / 8);
         memset(dumpable, 0, CYCLE_PFNS / 8);
@@ -88,30 +92,56 @@ static uint64_t cycle_bitmaps(struct vmcore *v, uint64_t base, uint64_t end, uin
 
                 if (lo < mem_hi)
                         set_bits(valid, base, lo, mem_hi);
-                if (lo < data_hi) {
+                if (lo < data_hi)
                         set_bits(dumpable, base, lo, data_hi);
-                        count += data_hi - lo;
-                }
         }
-        return count;
+        *ret_data = count_bits(dumpable, (end - base + 7) / 8);
+        if (f) {
+                int ret = pagefilter_cycle(f, base, end, dumpable, c);
+
+                if (ret < 0)
+                        return ret;
+        }
+        *ret_count = count_bits(dumpable, (end - base + 7) / 8);
+        return 0;
 }
 
-static int write_bitmaps(struct vmcore *v, struct kdump_writer *w, uint64_t *ret_dumpable) {
-        _cleanup_free_ uint8_t *valid = malloc(CYCLE_PFNS / 8), *dumpable = malloc(CYCLE_PFNS / 8);
-        uint64_t max = vmcore_max_pfn(v), total = 0;
+struct cycle_buffers {
+        uint8_t *valid;
+        uint8_t *dumpable;
+};
+
+static void cycle_buffers_done(struct cycle_buffers *b) {
+        free(b->valid);
+        free(b->dumpable);
+}
+
+static int cycle_buffers_init(struct cycle_buffers *b) {
+        b->valid = malloc(CYCLE_PFNS / 8);
+        b->dumpable = malloc(CYCLE_PFNS / 8);
+        return b->valid && b->dumpable ? 0 : -ENOMEM;
+}
+
+/* The first pass: both bitmaps, cycle by cycle, and the pages to dump. */
+static int write_bitmaps(struct vmcore *v, struct pagefilter *f, struct kdump_writer *w, struct cycle_buffers *b,
+                         struct dump_stats *st) {
+        uint64_t max = vmcore_max_pfn(v), data, count;
         int r;
 
-        if (!valid || !dumpable)
-                return -ENOMEM;
+        if (f)
+                pagefilter_rewind(f);
         for (uint64_t base = 0; base < max; base += CYCLE_PFNS) {
                 uint64_t end = base + CYCLE_PFNS < max ? base + CYCLE_PFNS : max;
 
-                total += cycle_bitmaps(v, base, end, valid, dumpable);
-                r = kdump_writer_put_bitmaps(w, base, valid, dumpable, (end - base + 7) / 8);
+                r = cycle_bitmaps(v, f, base, end, b->valid, b->dumpable, &st->excluded, &data, &count);
+                if (r < 0)
+                        return r;
+                st->ram_pages += data;
+                st->dump_pages += count;
+                r = kdump_writer_put_bitmaps(w, base, b->valid, b->dumpable, (end - base + 7) / 8);
                 if (r < 0)
                         return r;
         }
-        *ret_dumpable = total;
         return 0;
 }
 
@@ -134,28 +164,42 @@ static int write_page(struct kdump_writer *w, struct codec *c, const struct dump
         return kdump_writer_put_page(w, data, size, (uint32_t)flags);
 }
 
+/* The second pass: the same bitmaps again, and the pages they keep. */
 static int write_pages(struct vmcore *v, struct kdump_writer *w, struct codec *c, const struct dump_options *o,
-                       dump_progress_func progress, void *userdata, struct dump_stats *st) {
-        size_t n_ranges;
-        const struct vmcore_range *ranges = vmcore_ranges(v, &n_ranges);
+                       struct cycle_buffers *b, dump_progress_func progress, void *userdata, struct dump_stats *st) {
+        uint64_t max = vmcore_max_pfn(v), done = 0, data, count;
         uint32_t page_size = vmcore_page_size(v);
-        uint64_t done = 0;
+        struct filter_counts again = {};
+        int r;
 
-        for (size_t i = 0; i < n_ranges; i++) {
-                for (uint64_t pfn = ranges[i].start_pfn; pfn < ranges[i].end_pfn; pfn++) {
+        if (o->filter)
+                pagefilter_rewind(o->filter);
+        for (uint64_t base = 0; base < max; base += CYCLE_PFNS) {
+                uint64_t end = base + CYCLE_PFNS < max ? base + CYCLE_PFNS : max;
+
+                r = cycle_bitmaps(v, o->filter, base, end, b->valid, b->dumpable, &again, &data, &count);
+                if (r < 0)
+                        return r;
+                for (uint64_t pfn = base; pfn < end; pfn++) {
                         const uint8_t *page;
-                        int r = vmcore_page(v, pfn, &page);
 
+                        if (!b->dumpable[(pfn - base) / 8]) {
+                                pfn |= 7;
+                                continue;
+                        }
+                        if (!(b->dumpable[(pfn - base) / 8] & (1u << ((pfn - base) % 8))))
+                                continue;
+                        r = vmcore_page(v, pfn, &page);
                         if (r == 0)
                                 r = write_page(w, c, o, page, page_size, st);
                         if (r < 0)
                                 return r;
                         if (progress && (++done & 0x3fff) == 0)
-                                progress(done, st->ram_pages, userdata);
+                                progress(done, st->dump_pages, userdata);
                 }
         }
         if (progress)
-                progress(st->ram_pages, st->ram_pages, userdata);
+                progress(st->dump_pages, st->dump_pages, userdata);
         return 0;
 }
 
@@ -164,19 +208,16 @@ int dump_kdump(struct vmcore *v, const struct dump_options *o, struct output *ou
         _cleanup_(codec_freep) struct codec *c = NULL;
         _cleanup_(kdump_writer_freep) struct kdump_writer *w = NULL;
         struct kdump_params p = {};
+        _cleanup_(cycle_buffers_done) struct cycle_buffers b = {};
         struct dump_stats st = {};
-        uint64_t dumpable;
         int r;
 
-        if (!dump_level_supported(o->dump_level))
-                return -EOPNOTSUPP;
         fill_params(v, o, &p);
-        if ((r = codec_new(o->codec, p.block_size, &c)) < 0 || (r = kdump_writer_new(out, &p, &w)) < 0 ||
-            (r = write_bitmaps(v, w, &dumpable)) < 0 ||
-            (r = kdump_writer_begin_pages(w, dumpable, o->dump_level & DUMP_LEVEL_ZERO)) < 0)
+        if ((r = cycle_buffers_init(&b)) < 0 || (r = codec_new(o->codec, p.block_size, &c)) < 0 ||
+            (r = kdump_writer_new(out, &p, &w)) < 0 || (r = write_bitmaps(v, o->filter, w, &b, &st)) < 0 ||
+            (r = kdump_writer_begin_pages(w, st.dump_pages, o->dump_level & DUMP_LEVEL_ZERO)) < 0)
                 goto done;
-        st.ram_pages = dumpable;
-        r = write_pages(v, w, c, o, progress, userdata, &st);
+        r = write_pages(v, w, c, o, &b, progress, userdata, &st);
         /* Whatever was written stays readable; a short dump says so in its header. */
         int r2 = kdump_writer_finish(w, r < 0);
         if (r == 0)

@@ -7,6 +7,7 @@
 
 #include "codec.h"
 #include "output.h"
+#include "pagefilter.h"
 #include "vmcore.h"
 
 /* The dump levels of makedumpfile's -d bitmask. */
@@ -20,22 +21,23 @@
 struct dump_options {
         int dump_level;
         enum codec_kind codec;
+        /* Walks mem_map for the levels above 1 and for hardware-poisoned and
+         * offline pages; NULL copies every page with data. */
+        struct pagefilter *filter;
 };
 
 struct dump_stats {
         uint64_t ram_pages;     /* pfns with data in the vmcore */
+        uint64_t dump_pages;    /* of those, the ones the dump keeps */
         uint64_t zero_pages;    /* stored once, shared (level 1) */
         uint64_t written_pages; /* pages with their own stored data */
         uint64_t raw_pages;     /* of those, stored uncompressed */
         uint64_t data_bytes;
+        struct filter_counts excluded;
 };
 
 /* Progress callback: pages done of total. May be NULL. */
 typedef void (*dump_progress_func)(uint64_t done, uint64_t total, void *userdata);
-
-/* Levels this build can apply: bits beyond DUMP_LEVEL_ZERO need the page
- * filter over mem_map. Returns true if level can be honoured as asked. */
-bool dump_level_supported(int level);
 
 /* Writes v to out as a kdump-compressed dump. On -ENOSPC the header is marked
  * incomplete and what was written stays readable. Returns 0 or a negative

@@ -379,3 +379,32 @@ int vmcore_read_vaddr(struct vmcore *v, uint64_t vaddr, void *buf, size_t len) {
         }
         return -ENOENT;
 }
+
+int vmcore_read_paddr(struct vmcore *v, uint64_t paddr, void *buf, size_t len) {
+        uint8_t *out = buf;
+
+        while (len > 0) {
+                uint64_t pfn = paddr / v->page_size, in_page = paddr % v->page_size;
+                const struct vmcore_range *r = find_range(v, pfn);
+                uint64_t avail;
+                size_t n;
+                const uint8_t *p;
+                int ret;
+
+                if (!r || pfn >= r->end_pfn)
+                        return -ENOENT;
+                /* Read up to the end of the range's data, a window at a time. */
+                avail = (r->end_pfn - pfn) * v->page_size - in_page;
+                n = len < avail ? len : (size_t)avail;
+                if (n > VMCORE_WINDOW / 2)
+                        n = VMCORE_WINDOW / 2;
+                ret = read_file(v, r->offset + (pfn - r->start_pfn) * v->page_size + in_page, n, &p);
+                if (ret < 0)
+                        return ret;
+                memcpy(out, p, n);
+                out += n;
+                paddr += n;
+                len -= n;
+        }
+        return 0;
+}

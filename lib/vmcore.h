@@ -55,6 +55,10 @@ const struct elfcore_headers *vmcore_headers(const struct vmcore *v);
  * Returns 0, -ENOENT for a pfn without file data, or a negative errno. */
 int vmcore_page(struct vmcore *v, uint64_t pfn, const uint8_t **ret);
 
+/* Reads len bytes of physical memory at paddr. Returns 0, -ENOENT where a
+ * page has no data in the vmcore, or a negative errno. */
+int vmcore_read_paddr(struct vmcore *v, uint64_t paddr, void *buf, size_t len);
+
 /* Reads len bytes at a kernel virtual address inside the kernel image or
  * the direct map, translated through the PT_LOAD headers. Returns 0,
  * -ENOENT if unmapped or without data, or a negative errno. */

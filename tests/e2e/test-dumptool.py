@@ -1,9 +1,11 @@
 #!/usr/bin/python3
 """dumptool on the lab's real vmcores (meson test --suite e2e).
 
-  test-dumptool.py kdump SUITE | flattened | bad-input"""
+  test-dumptool.py kdump SUITE | parity | filter | flattened | bad-input"""
 
+import json
 import os
+import re
 import struct
 import subprocess
 import sys
@@ -90,6 +92,97 @@ def test_kdump(suite):
             os.unlink(ours)
 
 
+LEVELS = ("1", "2", "4", "8", "16", "31")
+TAGS = (b"KDLABANO", b"KDLABTMP", b"KDLABFIL")
+
+
+def test_parity():
+    """On 6.1, each level dumps exactly the pfns Debian's makedumpfile dumps,
+    with the vmcore's contents."""
+    k = kernels.kernel("bookworm")
+    vmcore = shared_vmcore("bookworm")
+    for level in LEVELS:
+        ours, theirs = fresh(f"parity-d{level}"), fresh(f"parity-d{level}.mdf")
+        dumptool("-c", "-d", level, vmcore, ours)
+        makedumpfile("-c", "-d", level, vmcore, theirs)
+        a, b = KdumpFile(ours), KdumpFile(theirs)
+        if a.bitmap1 != b.bitmap1:
+            raise LabError(f"-d {level}: the first bitmap differs from makedumpfile's")
+        mine, its = set(a.dumpable()), set(b.dumpable())
+        if mine != its:
+            raise LabError(f"-d {level}: {len(mine - its)} pfns only dumptool dumps (first {sorted(mine - its)[:5]}), "
+                           f"{len(its - mine)} only makedumpfile (first {sorted(its - mine)[:5]})")
+        n = check_contents(ours, vmcore)
+        print(f"-d {level}: the same {len(mine)} pfns as makedumpfile; {n} pages equal the vmcore's")
+        os.unlink(theirs)
+        if level == "31":
+            facts = check.crash_check(k, ours, expect_ps="kdlab-holder")
+            check.drgn_check(k, ours, expect_comm=facts["comm"])
+            print("-d 31: crash check and drgn pass")
+        os.unlink(ours)
+
+
+def vmcore_tags(vmcore):
+    """Tagged pages per kind in the raw vmcore: a tag starts a page."""
+    counts = dict.fromkeys(TAGS, 0)
+    with open(vmcore, "rb") as f:
+        for s in elf_segments(vmcore):
+            if s["type"] != 1:
+                continue
+            f.seek(s["offset"])
+            left, at = s["filesz"], 0
+            while left:
+                chunk = f.read(min(left, 64 << 20))
+                for m in re.finditer(rb"KDLAB(?:ANO|TMP|FIL)", chunk):
+                    if (at + m.start()) % 4096 == 0:
+                        counts[m.group()] += 1
+                left -= len(chunk)
+                at += len(chunk)
+    return counts
+
+
+def dump_tags(dump):
+    counts = dict.fromkeys(TAGS, 0)
+    for _, data in KdumpFile(dump).pages():
+        if data[:8] in counts:
+            counts[data[:8]] += 1
+    return counts
+
+
+def test_filter():
+    """On 6.12, where makedumpfile 1.7.2 keeps the free pages, -d 31 leaves
+    out the workload's anonymous, tmpfs and file pages and the free pages."""
+    k = kernels.kernel("trixie")
+    vmcore = shared_vmcore("trixie")
+    manifest = json.load(open(os.path.join(RUNS, "trixie", "result.json")))["manifest"]
+    before = vmcore_tags(vmcore)
+    want = {b"KDLABANO": manifest["anon_pages"], b"KDLABTMP": manifest["tmpfs_pages"],
+            b"KDLABFIL": manifest["file_pages"]}
+    for tag, n in want.items():
+        # Page cache may have dropped some file pages; the others are held.
+        if before[tag] < (n if tag != b"KDLABFIL" else 1):
+            raise LabError(f"the vmcore holds {before[tag]} {tag.decode()} pages, the manifest {n}")
+    print("vmcore: " + ", ".join(f"{before[t]} {t.decode()}" for t in TAGS))
+    d0, d16, d31 = fresh("filter-d0"), fresh("filter-d16"), fresh("filter-d31")
+    dumptool("-c", "-d", "0", vmcore, d0)
+    dumptool("-c", "-d", "16", vmcore, d16)
+    dumptool("-c", "-d", "31", vmcore, d31)
+    free = len(set(KdumpFile(d0).dumpable()) - set(KdumpFile(d16).dumpable()))
+    mem_free = manifest["meminfo_MemFree_kb"] * 1024 // 4096
+    if free < 0.95 * mem_free:
+        raise LabError(f"-d 16 left out {free} pages; MemFree was {mem_free} pages")
+    print(f"-d 16: {free} pages left out, {100 * free / mem_free:.1f}% of MemFree ({mem_free} pages)")
+    after = dump_tags(d31)
+    if any(after.values()):
+        raise LabError("-d 31 kept workload pages: " + ", ".join(f"{after[t]} {t.decode()}" for t in TAGS))
+    print("-d 31: none of the workload's anonymous, tmpfs or file pages kept")
+    facts = check.crash_check(k, d31, expect_ps="kdlab-holder")
+    check.drgn_check(k, d31, expect_comm=facts["comm"])
+    print(f"-d 31: crash check and drgn pass ({os.path.getsize(d31)} bytes)")
+    for p in (d0, d16, d31):
+        os.unlink(p)
+
+
 def test_flattened():
     """dumptool -F | makedumpfile -R gives the same file as a direct dump."""
     k = kernels.kernel("bookworm")
@@ -172,4 +265,5 @@ def test_bad_input():
 
 
 if __name__ == "__main__":
-    sys.exit(test_main({"kdump": test_kdump, "flattened": test_flattened, "bad-input": test_bad_input}, sys.argv))
+    sys.exit(test_main({"kdump": test_kdump, "parity": test_parity, "filter": test_filter,
+                                "flattened": test_flattened, "bad-input": test_bad_input}, sys.argv))
