@@ -15,6 +15,8 @@
 
 #include "cleanup.h"
 #include "dumper.h"
+#include "flattened.h"
+#include "kdumpfile.h"
 #include "output.h"
 #include "vmcore.h"
 
@@ -26,6 +28,7 @@
 struct args {
         struct dump_options dump;
         bool flattened;
+        bool rebuild;
         bool force;
         bool progress;
         unsigned threads;
@@ -73,6 +76,7 @@ static void say(int kind, const char *fmt, ...) {
 static void usage(FILE *f) {
         fprintf(f, "usage: dumptool [-c|-l|-z] [-d LEVEL] [-f] [--message-level N] [--progress] VMCORE DUMPFILE\n"
                    "       dumptool -F [-c|-l|-z] [-d LEVEL] VMCORE > STREAM\n"
+                   "       dumptool -R DUMPFILE < STREAM\n"
                    "See dumptool(8).\n");
 }
 
@@ -98,12 +102,13 @@ static int parse_args(int argc, char **argv, struct args *a) {
         };
         int c;
 
-        while ((c = getopt_long(argc, argv, "cld:zFfh", longopts, NULL)) >= 0) {
+        while ((c = getopt_long(argc, argv, "cld:zFRfh", longopts, NULL)) >= 0) {
                 switch (c) {
                 case 'c': a->dump.codec = CODEC_ZLIB; break;
                 case 'l': a->dump.codec = CODEC_LZO; break;
                 case 'z': a->dump.codec = CODEC_ZSTD; break;
                 case 'F': a->flattened = true; break;
+                case 'R': a->rebuild = true; break;
                 case 'f': a->force = true; break;
                 case 'p': a->progress = true; break;
                 case 'm': message_level = (int)strtol(optarg, NULL, 10); break;
@@ -118,12 +123,16 @@ static int parse_args(int argc, char **argv, struct args *a) {
                 default: usage(stderr); return -EINVAL;
                 }
         }
-        if (argc - optind != (a->flattened ? 1 : 2)) {
+        if (a->rebuild && a->flattened) {
+                fail("-R reads a flattened stream; it cannot also write one (-F)");
+                return -EINVAL;
+        }
+        if (argc - optind != (a->flattened || a->rebuild ? 1 : 2)) {
                 usage(stderr);
                 return -EINVAL;
         }
-        a->vmcore = argv[optind];
-        a->dumpfile = a->flattened ? NULL : argv[optind + 1];
+        a->vmcore = a->rebuild ? NULL : argv[optind];
+        a->dumpfile = a->flattened ? NULL : argv[optind + (a->rebuild ? 0 : 1)];
         return 0;
 }
 
@@ -205,7 +214,7 @@ static int open_incomplete(const struct args *a, char *tmp, size_t tmp_len) {
                 return -EEXIST;
         }
         snprintf(tmp, tmp_len, "%s-incomplete", a->dumpfile);
-        fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
+        fd = open(tmp, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
         if (fd < 0)
                 fail("%s: %s", tmp, strerror(errno));
         return fd < 0 ? -errno : fd;
@@ -261,6 +270,42 @@ static int dump(const struct args *a, struct vmcore *v) {
         return 0;
 }
 
+/* -R: the flattened stream on stdin, rearranged into the file it stands for.
+ * A stream that stops early leaves NAME-incomplete, with the kdump header's
+ * incomplete bit set. */
+static int rebuild(const struct args *a) {
+        char tmp[PATH_CAP], why[256] = "";
+        _cleanup_close_ int fd = open_incomplete(a, tmp, sizeof(tmp));
+        struct flat_stats st;
+        int r;
+
+        if (fd < 0)
+                return fd;
+        r = flat_rebuild(STDIN_FILENO, fd, &st, why, sizeof(why));
+        if (r == 0 && fsync(fd) < 0) {
+                r = -errno;
+                snprintf(why, sizeof(why), "fsync: %s", strerror(errno));
+        }
+        if (r < 0) {
+                if (st.records && kdump_mark_incomplete(fd) == 0)
+                        fail("%s: %s; the %llu records read are kept, marked incomplete", tmp, why,
+                             (unsigned long long)st.records);
+                else
+                        fail("%s: %s", tmp, why);
+                /* Nothing of the dump arrived: leave nothing behind. */
+                if (!st.records)
+                        unlink(tmp);
+                return r;
+        }
+        if (rename(tmp, a->dumpfile) < 0) {
+                fail("rename %s to %s: %s", tmp, a->dumpfile, strerror(errno));
+                return -errno;
+        }
+        say(MSG_REPORT, "%s: rebuilt from %llu records, %llu bytes", a->dumpfile, (unsigned long long)st.records,
+            (unsigned long long)st.end_offset);
+        return 0;
+}
+
 /* The page filter for the level asked. Where VMCOREINFO lacks what the level
  * needs, the dump is still saved, at level 1, with a warning naming what is
  * missing; the filter for hardware-poisoned and offline pages is kept when it
@@ -296,6 +341,8 @@ int main(int argc, char **argv) {
 
         if (parse_args(argc, argv, &a) < 0)
                 return EXIT_FAILED;
+        if (a.rebuild)
+                return rebuild(&a) < 0 ? EXIT_FAILED : EXIT_COMPLETED;
         r = vmcore_open(a.vmcore, &v, why, sizeof(why));
         if (r < 0) {
                 fail("%s: %s", a.vmcore, why[0] ? why : strerror(-r));

@@ -3,7 +3,9 @@
 #include <assert.h>
 #include <endian.h>
 #include <errno.h>
+#include <stddef.h>
 
+#include "io.h"
 #include "kdumpfile.h"
 
 /* Descriptors and data are flushed in blocks of this size, as makedumpfile
@@ -267,4 +269,17 @@ int kdump_writer_finish(struct kdump_writer *w, bool incomplete) {
 
 uint64_t kdump_writer_pages(const struct kdump_writer *w) {
         return w->pages;
+}
+
+int kdump_mark_incomplete(int fd) {
+        struct disk_dump_header h;
+        uint32_t status;
+        int r = pread_exact(fd, &h, sizeof(h), 0);
+
+        if (r < 0)
+                return r;
+        if (memcmp(h.signature, KDUMP_SIGNATURE, sizeof(h.signature)) != 0)
+                return -EPROTONOSUPPORT;
+        status = h.status | htole32(KDUMP_STATUS_INCOMPLETE);
+        return pwrite_full(fd, &status, sizeof(status), offsetof(struct disk_dump_header, status));
 }

@@ -55,6 +55,11 @@ int kdump_writer_put_zero_page(struct kdump_writer *w);
  * Returns 0 or a negative errno. */
 int kdump_writer_finish(struct kdump_writer *w, bool incomplete);
 
+/* Sets the incomplete bit in the header of the kdump-compressed file on fd
+ * (a dump rebuilt from a stream that stopped early). Returns 0,
+ * -EPROTONOSUPPORT if fd holds no kdump header, or a negative errno. */
+int kdump_mark_incomplete(int fd);
+
 /* Pages written so far. */
 uint64_t kdump_writer_pages(const struct kdump_writer *w);
 

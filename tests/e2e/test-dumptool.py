@@ -183,23 +183,52 @@ def test_filter():
         os.unlink(p)
 
 
+def pipe(producer, consumer):
+    a = subprocess.Popen(producer, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+    b = subprocess.run(consumer, stdin=a.stdout, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    a.stdout.close()
+    if a.wait() or b.returncode:
+        raise LabError(f"{' '.join(producer)} | {' '.join(consumer)} failed: {b.stderr.decode().strip()}")
+
+
+def same_file(a, b):
+    return open(a, "rb").read() == open(b, "rb").read()
+
+
 def test_flattened():
-    """dumptool -F | makedumpfile -R gives the same file as a direct dump."""
+    """dumptool -F | makedumpfile -R gives the file a direct dump gives, and
+    makedumpfile -F | dumptool -R gives makedumpfile's own file; a stream cut
+    short leaves only an -incomplete file, marked incomplete."""
     k = kernels.kernel("bookworm")
     vmcore = shared_vmcore("bookworm")
     direct, rebuilt = fresh("direct"), fresh("rebuilt")
-    dumptool("-l", "-d", "1", vmcore, direct)
-    f = subprocess.Popen([DUMPTOOL, "-F", "-l", "-d", "1", vmcore], stdout=subprocess.PIPE)
-    r = subprocess.run(["makedumpfile", "-R", rebuilt], stdin=f.stdout, stdout=subprocess.DEVNULL)
-    f.stdout.close()
-    if f.wait() or r.returncode:
-        raise LabError("dumptool -F | makedumpfile -R failed")
-    if open(direct, "rb").read() != open(rebuilt, "rb").read():
-        raise LabError("the rebuilt flattened stream differs from the direct dump")
-    check.crash_check(k, rebuilt)
+    dumptool("-l", "-d", "31", vmcore, direct)
+    pipe([DUMPTOOL, "-F", "-l", "-d", "31", vmcore], ["makedumpfile", "-R", rebuilt])
+    if not same_file(direct, rebuilt):
+        raise LabError("dumptool -F | makedumpfile -R differs from the direct dump")
+    check.crash_check(k, rebuilt, expect_ps="kdlab-holder")
     print("dumptool -F | makedumpfile -R: identical to the direct dump; crash check passes")
-    os.unlink(direct)
-    os.unlink(rebuilt)
+    theirs, ours = fresh("mdf-direct"), fresh("mdf-rebuilt")
+    makedumpfile("-c", "-d", "31", vmcore, theirs)
+    pipe(["makedumpfile", "-F", "-c", "-d", "31", vmcore], [DUMPTOOL, "-R", ours])
+    if not same_file(theirs, ours):
+        raise LabError("makedumpfile -F | dumptool -R differs from makedumpfile's direct dump")
+    facts = check.crash_check(k, ours, expect_ps="kdlab-holder")
+    check.drgn_check(k, ours, expect_comm=facts["comm"])
+    print("makedumpfile -F | dumptool -R: identical to makedumpfile's direct dump; crash check and drgn pass")
+    stream, cut = fresh("stream"), fresh("cut")
+    with open(stream, "wb") as f:
+        subprocess.run([DUMPTOOL, "-F", "-l", "-d", "31", vmcore], stdout=f, check=True, stderr=subprocess.DEVNULL)
+    with open(stream, "rb") as f:
+        p = run([DUMPTOOL, "-R", cut], input=f.read(os.path.getsize(stream) // 2))
+    err = p.stderr.decode().strip()
+    if p.returncode != 1 or os.path.exists(cut) or "incomplete" not in err or len(err.splitlines()) != 1:
+        raise LabError(f"a cut stream: exit {p.returncode}, {cut} exists: {os.path.exists(cut)}, said {err!r}")
+    if not KdumpFile(cut + "-incomplete").status & 0x8:
+        raise LabError("a cut stream: the -incomplete file lacks the incomplete flag")
+    print(f"a stream cut in half: {err}")
+    for p in (direct, rebuilt, theirs, ours, stream, cut + "-incomplete"):
+        os.unlink(p)
 
 
 def expect_error(path, *words):
