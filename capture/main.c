@@ -16,6 +16,7 @@
 #include "cleanup.h"
 #include "dumper.h"
 #include "flattened.h"
+#include "caps.h"
 #include "kdumpfile.h"
 #include "output.h"
 #include "vmcore.h"
@@ -31,7 +32,6 @@ struct args {
         bool rebuild;
         bool force;
         bool progress;
-        unsigned threads;
         const char *vmcore;
         const char *dumpfile;
 };
@@ -80,15 +80,15 @@ static void usage(FILE *f) {
                    "See dumptool(8).\n");
 }
 
-static int parse_level(const char *s, int *ret) {
+static int parse_number(const char *s, long min, long max, long *ret) {
         char *end;
         long v;
 
         errno = 0;
         v = strtol(s, &end, 10);
-        if (errno || end == s || *end || v < 0 || v > DUMP_LEVEL_MAX)
+        if (errno || end == s || *end || v < min || v > max)
                 return -EINVAL;
-        *ret = (int)v;
+        *ret = v;
         return 0;
 }
 
@@ -100,6 +100,7 @@ static int parse_args(int argc, char **argv, struct args *a) {
                 { "help", no_argument, NULL, 'h' },
                 {}
         };
+        long n;
         int c;
 
         while ((c = getopt_long(argc, argv, "cld:zFRfh", longopts, NULL)) >= 0) {
@@ -111,13 +112,26 @@ static int parse_args(int argc, char **argv, struct args *a) {
                 case 'R': a->rebuild = true; break;
                 case 'f': a->force = true; break;
                 case 'p': a->progress = true; break;
-                case 'm': message_level = (int)strtol(optarg, NULL, 10); break;
-                case 't': a->threads = (unsigned)strtoul(optarg, NULL, 10); break;
+                case 'm':
+                        if (parse_number(optarg, 0, 31, &n) < 0) {
+                                fail("--message-level %s: a number from 0 to 31", optarg);
+                                return -EINVAL;
+                        }
+                        message_level = (int)n;
+                        break;
+                case 't':
+                        if (parse_number(optarg, 0, DUMP_THREADS_MAX, &n) < 0) {
+                                fail("--num-threads %s: a number from 0 to %u", optarg, DUMP_THREADS_MAX);
+                                return -EINVAL;
+                        }
+                        a->dump.threads = n ? (unsigned)n : 1;
+                        break;
                 case 'd':
-                        if (parse_level(optarg, &a->dump.dump_level) < 0) {
+                        if (parse_number(optarg, 0, DUMP_LEVEL_MAX, &n) < 0) {
                                 fail("-d %s: the dump level is a number from 0 to 31", optarg);
                                 return -EINVAL;
                         }
+                        a->dump.dump_level = (int)n;
                         break;
                 case 'h': usage(stdout); exit(EXIT_COMPLETED);
                 default: usage(stderr); return -EINVAL;
@@ -333,7 +347,7 @@ static int setup_filter(struct args *a, struct vmcore *v, struct pagefilter **re
 }
 
 int main(int argc, char **argv) {
-        struct args a = { .threads = 1 };
+        struct args a = { .dump.threads = 1 };
         _cleanup_(vmcore_freep) struct vmcore *v = NULL;
         _cleanup_(pagefilter_freep) struct pagefilter *filter = NULL;
         char why[256];

@@ -31,3 +31,7 @@
 /* The destination offset of a record: a dump of 64 TiB of RAM is the most
  * any machine we capture will need. */
 #define FLAT_OFFSET_MAX (1ull << 46)
+
+/* --num-threads: makedumpfile allows up to 128; more threads than that only
+ * add memory (each holds its jobs' pages). */
+#define DUMP_THREADS_MAX 128u

@@ -3,6 +3,7 @@
 #include <stdio.h>
 
 #include "cleanup.h"
+#include "compressor.h"
 #include "dumper.h"
 #include "kdumpfile.h"
 
@@ -11,6 +12,7 @@
 
 DEFINE_CLEANUP_FUNC(struct codec, codec_free);
 DEFINE_CLEANUP_FUNC(struct kdump_writer, kdump_writer_free);
+DEFINE_CLEANUP_FUNC(struct compressor, compressor_free);
 
 static bool page_is_zero(const uint8_t *page, uint32_t size) {
         const uint64_t *w = (const uint64_t *)page;
@@ -145,33 +147,71 @@ static int write_bitmaps(struct vmcore *v, struct pagefilter *f, struct kdump_wr
         return 0;
 }
 
-static int write_page(struct kdump_writer *w, struct codec *c, const struct dump_options *o,
-                      const uint8_t *page, uint32_t page_size, struct dump_stats *st) {
+struct page_sink {
+        struct kdump_writer *w;
+        struct dump_stats *st;
+        dump_progress_func progress;
+        void *userdata;
+        uint64_t done;
+};
+
+/* One finished page into the file, in pfn order. */
+static int store_page(void *userdata, bool zero, const uint8_t *data, uint32_t size, uint32_t flags) {
+        struct page_sink *s = userdata;
+        int r;
+
+        if (zero) {
+                s->st->zero_pages++;
+                r = kdump_writer_put_zero_page(s->w);
+        } else {
+                s->st->written_pages++;
+                s->st->raw_pages += flags == 0;
+                s->st->data_bytes += size;
+                r = kdump_writer_put_page(s->w, data, size, flags);
+        }
+        if (s->progress && (++s->done & 0x3fff) == 0)
+                s->progress(s->done, s->st->dump_pages, s->userdata);
+        return r;
+}
+
+static int write_page(struct page_sink *s, struct codec *c, const struct dump_options *o, const uint8_t *page,
+                      uint32_t page_size) {
         const uint8_t *data;
         uint32_t size;
         int flags;
 
-        if ((o->dump_level & DUMP_LEVEL_ZERO) && page_is_zero(page, page_size)) {
-                st->zero_pages++;
-                return kdump_writer_put_zero_page(w);
-        }
+        if ((o->dump_level & DUMP_LEVEL_ZERO) && page_is_zero(page, page_size))
+                return store_page(s, true, NULL, 0, 0);
         flags = codec_compress(c, page, &data, &size);
         if (flags < 0)
                 return flags;
-        st->written_pages++;
-        st->raw_pages += flags == 0;
-        st->data_bytes += size;
-        return kdump_writer_put_page(w, data, size, (uint32_t)flags);
+        return store_page(s, false, data, size, (uint32_t)flags);
+}
+
+/* Hands the page at pfn on: compressed here, or queued for the workers. */
+static int dump_one(struct vmcore *v, struct page_sink *s, struct codec *c, struct compressor *pool,
+                    const struct dump_options *o, uint64_t pfn) {
+        const uint8_t *page;
+        int r;
+
+        if (pool)
+                return compressor_add(pool, pfn);
+        r = vmcore_page(v, pfn, &page);
+        return r < 0 ? r : write_page(s, c, o, page, vmcore_page_size(v));
 }
 
 /* The second pass: the same bitmaps again, and the pages they keep. */
 static int write_pages(struct vmcore *v, struct kdump_writer *w, struct codec *c, const struct dump_options *o,
                        struct cycle_buffers *b, dump_progress_func progress, void *userdata, struct dump_stats *st) {
-        uint64_t max = vmcore_max_pfn(v), done = 0, data, count;
-        uint32_t page_size = vmcore_page_size(v);
+        _cleanup_(compressor_freep) struct compressor *pool = NULL;
+        struct page_sink s = { .w = w, .st = st, .progress = progress, .userdata = userdata };
+        uint64_t max = vmcore_max_pfn(v), data, count;
         struct filter_counts again = {};
         int r;
 
+        if (o->threads > 1 && (r = compressor_new(v, o->codec, o->threads, o->dump_level & DUMP_LEVEL_ZERO,
+                                                  store_page, &s, &pool)) < 0)
+                return r;
         if (o->filter)
                 pagefilter_rewind(o->filter);
         for (uint64_t base = 0; base < max; base += CYCLE_PFNS) {
@@ -181,23 +221,18 @@ static int write_pages(struct vmcore *v, struct kdump_writer *w, struct codec *c
                 if (r < 0)
                         return r;
                 for (uint64_t pfn = base; pfn < end; pfn++) {
-                        const uint8_t *page;
+                        uint8_t byte = b->dumpable[(pfn - base) / 8];
 
-                        if (!b->dumpable[(pfn - base) / 8]) {
+                        if (!byte) {
                                 pfn |= 7;
                                 continue;
                         }
-                        if (!(b->dumpable[(pfn - base) / 8] & (1u << ((pfn - base) % 8))))
-                                continue;
-                        r = vmcore_page(v, pfn, &page);
-                        if (r == 0)
-                                r = write_page(w, c, o, page, page_size, st);
-                        if (r < 0)
+                        if ((byte & (1u << ((pfn - base) % 8))) && (r = dump_one(v, &s, c, pool, o, pfn)) < 0)
                                 return r;
-                        if (progress && (++done & 0x3fff) == 0)
-                                progress(done, st->dump_pages, userdata);
                 }
         }
+        if (pool && (r = compressor_flush(pool)) < 0)
+                return r;
         if (progress)
                 progress(st->dump_pages, st->dump_pages, userdata);
         return 0;

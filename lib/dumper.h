@@ -24,6 +24,8 @@ struct dump_options {
         /* Walks mem_map for the levels above 1 and for hardware-poisoned and
          * offline pages; NULL copies every page with data. */
         struct pagefilter *filter;
+        /* Compression threads; 1 compresses in the calling thread. */
+        unsigned threads;
 };
 
 struct dump_stats {

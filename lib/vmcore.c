@@ -408,3 +408,25 @@ int vmcore_read_paddr(struct vmcore *v, uint64_t paddr, void *buf, size_t len) {
         }
         return 0;
 }
+
+int vmcore_pread_pages(struct vmcore *v, const uint64_t *pfns, size_t n, uint8_t *buf) {
+        size_t i = 0;
+
+        while (i < n) {
+                const struct vmcore_range *r = find_range(v, pfns[i]);
+                size_t run = 1;
+                int ret;
+
+                if (!r || pfns[i] >= r->end_pfn)
+                        return -ENOENT;
+                /* Consecutive pfns of one range are one read. */
+                while (i + run < n && pfns[i + run] == pfns[i] + run && pfns[i + run] < r->end_pfn)
+                        run++;
+                ret = pread_exact(v->fd, buf + i * v->page_size, run * v->page_size,
+                                  r->offset + (pfns[i] - r->start_pfn) * v->page_size);
+                if (ret < 0)
+                        return ret;
+                i += run;
+        }
+        return 0;
+}

@@ -55,6 +55,11 @@ const struct elfcore_headers *vmcore_headers(const struct vmcore *v);
  * Returns 0, -ENOENT for a pfn without file data, or a negative errno. */
 int vmcore_page(struct vmcore *v, uint64_t pfn, const uint8_t **ret);
 
+/* Reads the pages pfns[0..n) into buf (n pages) with pread(), so that it
+ * is safe from several threads at once. Returns 0, -ENOENT for a pfn without
+ * data, or a negative errno. */
+int vmcore_pread_pages(struct vmcore *v, const uint64_t *pfns, size_t n, uint8_t *buf);
+
 /* Reads len bytes of physical memory at paddr. Returns 0, -ENOENT where a
  * page has no data in the vmcore, or a negative errno. */
 int vmcore_read_paddr(struct vmcore *v, uint64_t paddr, void *buf, size_t len);

@@ -81,6 +81,12 @@ def test_kdump(suite):
             if codec != "-z" and not same:
                 raise LabError(f"{suite} {codec} -d {level}: not byte-identical to makedumpfile's output")
             os.unlink(theirs)
+            threaded = fresh(f"{suite}{codec}-d{level}.t2")
+            dumptool(codec, "-d", level, "--num-threads", "2", vmcore, threaded)
+            if not same_file(ours, threaded):
+                raise LabError(f"{suite} {codec} -d {level}: --num-threads 2 wrote a different file")
+            os.unlink(threaded)
+            print(f"{suite} {codec} -d {level}: --num-threads 2 writes the same file")
             print(f"{suite} {codec} -d {level}: bitmaps equal makedumpfile's"
                   + (", file byte-identical" if same else ""))
             if level == "1":

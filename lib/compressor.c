@@ -1,0 +1,219 @@
+/* A ring of jobs: the caller fills the job at the tail, workers take queued
+ * jobs in ring order, and the caller delivers jobs from the head once they
+ * are done, so output order never depends on which worker ran first. */
+#include <errno.h>
+#include <pthread.h>
+
+#include "caps.h"
+#include "cleanup.h"
+#include "compressor.h"
+
+/* Pages per job: large enough to amortise the locking, small enough that
+ * two jobs per thread stay within a few MiB. */
+#define JOB_PAGES 64u
+#define JOBS_PER_THREAD 2u
+
+enum job_state { JOB_FREE, JOB_QUEUED, JOB_RUNNING, JOB_DONE };
+
+struct job {
+        enum job_state state;
+        unsigned n;
+        int error;
+        uint64_t pfn[JOB_PAGES];
+        uint32_t size[JOB_PAGES];  /* stored bytes; 0 for a shared zero page */
+        uint32_t flags[JOB_PAGES];
+        uint8_t *in;               /* JOB_PAGES pages read */
+        uint8_t *out;              /* JOB_PAGES pages' stored bytes, one page apart */
+};
+
+struct compressor {
+        struct vmcore *vmcore;
+        enum codec_kind kind;
+        uint32_t page_size;
+        bool detect_zero;
+        compressor_sink sink;
+        void *userdata;
+        pthread_mutex_t lock;
+        pthread_cond_t work;       /* a job was queued, or stopping */
+        pthread_cond_t done;       /* a job is done */
+        bool stopping;
+        int error;
+        struct job *jobs;
+        unsigned n_jobs, head, tail, next_to_run;
+        pthread_t *threads;
+        unsigned n_threads;
+};
+
+static bool page_is_zero(const uint8_t *page, uint32_t size) {
+        const uint64_t *w = (const uint64_t *)page;
+
+        for (uint32_t i = 0; i < size / 8; i++)
+                if (w[i])
+                        return false;
+        return true;
+}
+
+/* Reads and compresses one job, outside the lock. */
+static int run_job(struct compressor *c, struct codec *codec, struct job *j) {
+        int r = vmcore_pread_pages(c->vmcore, j->pfn, j->n, j->in);
+
+        if (r < 0)
+                return r;
+        for (unsigned i = 0; i < j->n; i++) {
+                const uint8_t *page = j->in + (size_t)i * c->page_size, *data;
+                uint32_t size;
+                int flags;
+
+                if (c->detect_zero && page_is_zero(page, c->page_size)) {
+                        j->size[i] = 0;
+                        continue;
+                }
+                flags = codec_compress(codec, page, &data, &size);
+                if (flags < 0)
+                        return flags;
+                memcpy(j->out + (size_t)i * c->page_size, data, size);
+                j->size[i] = size;
+                j->flags[i] = (uint32_t)flags;
+        }
+        return 0;
+}
+
+DEFINE_CLEANUP_FUNC(struct codec, codec_free);
+
+static void *worker(void *arg) {
+        struct compressor *c = arg;
+        _cleanup_(codec_freep) struct codec *codec = NULL;
+        int setup = codec_new(c->kind, c->page_size, &codec);
+
+        pthread_mutex_lock(&c->lock);
+        for (;;) {
+                struct job *j;
+
+                while (!c->stopping && c->next_to_run == c->tail)
+                        pthread_cond_wait(&c->work, &c->lock);
+                if (c->stopping)
+                        break;
+                j = &c->jobs[c->next_to_run % c->n_jobs];
+                c->next_to_run++;
+                j->state = JOB_RUNNING;
+                pthread_mutex_unlock(&c->lock);
+                j->error = setup < 0 ? setup : run_job(c, codec, j);
+                pthread_mutex_lock(&c->lock);
+                j->state = JOB_DONE;
+                pthread_cond_broadcast(&c->done);
+        }
+        pthread_mutex_unlock(&c->lock);
+        return NULL;
+}
+
+struct compressor *compressor_free(struct compressor *c) {
+        if (!c)
+                return NULL;
+        pthread_mutex_lock(&c->lock);
+        c->stopping = true;
+        pthread_cond_broadcast(&c->work);
+        pthread_mutex_unlock(&c->lock);
+        for (unsigned i = 0; i < c->n_threads; i++)
+                pthread_join(c->threads[i], NULL);
+        for (unsigned i = 0; c->jobs && i < c->n_jobs; i++) {
+                free(c->jobs[i].in);
+                free(c->jobs[i].out);
+        }
+        free(c->jobs);
+        free(c->threads);
+        pthread_cond_destroy(&c->work);
+        pthread_cond_destroy(&c->done);
+        pthread_mutex_destroy(&c->lock);
+        free(c);
+        return NULL;
+}
+
+DEFINE_CLEANUP_FUNC(struct compressor, compressor_free);
+
+int compressor_new(struct vmcore *v, enum codec_kind kind, unsigned threads, bool detect_zero, compressor_sink sink,
+                   void *userdata, struct compressor **ret) {
+        _cleanup_(compressor_freep) struct compressor *c = NULL;
+        size_t job_bytes;
+
+        if (threads < 1 || threads > DUMP_THREADS_MAX)
+                return -EINVAL;
+        c = calloc(1, sizeof(*c));
+        if (!c)
+                return -ENOMEM;
+        pthread_mutex_init(&c->lock, NULL);
+        pthread_cond_init(&c->work, NULL);
+        pthread_cond_init(&c->done, NULL);
+        c->vmcore = v;
+        c->kind = kind;
+        c->page_size = vmcore_page_size(v);
+        c->detect_zero = detect_zero;
+        c->sink = sink;
+        c->userdata = userdata;
+        c->n_jobs = threads * JOBS_PER_THREAD;
+        c->jobs = calloc(c->n_jobs, sizeof(*c->jobs));
+        c->threads = calloc(threads, sizeof(*c->threads));
+        if (!c->jobs || !c->threads)
+                return -ENOMEM;
+        job_bytes = (size_t)JOB_PAGES * c->page_size;
+        for (unsigned i = 0; i < c->n_jobs; i++)
+                if (!(c->jobs[i].in = malloc(job_bytes)) || !(c->jobs[i].out = malloc(job_bytes)))
+                        return -ENOMEM;
+        for (; c->n_threads < threads; c->n_threads++)
+                if (pthread_create(&c->threads[c->n_threads], NULL, worker, c) != 0)
+                        return -EAGAIN;
+        *ret = TAKE_PTR(c);
+        return 0;
+}
+
+/* Waits for the job at the head and hands its pages to the sink. */
+static int deliver_head(struct compressor *c) {
+        struct job *j = &c->jobs[c->head % c->n_jobs];
+        int r = 0;
+
+        pthread_mutex_lock(&c->lock);
+        while (j->state != JOB_DONE)
+                pthread_cond_wait(&c->done, &c->lock);
+        pthread_mutex_unlock(&c->lock);
+        r = j->error;
+        for (unsigned i = 0; r == 0 && i < j->n; i++)
+                r = c->sink(c->userdata, j->size[i] == 0, j->size[i] ? j->out + (size_t)i * c->page_size : NULL,
+                            j->size[i], j->flags[i]);
+        j->state = JOB_FREE;
+        j->n = 0;
+        c->head++;
+        return r;
+}
+
+/* Queues the job being filled at the tail. */
+static void queue_tail(struct compressor *c) {
+        pthread_mutex_lock(&c->lock);
+        c->jobs[c->tail % c->n_jobs].state = JOB_QUEUED;
+        c->tail++;
+        pthread_cond_signal(&c->work);
+        pthread_mutex_unlock(&c->lock);
+}
+
+int compressor_add(struct compressor *c, uint64_t pfn) {
+        struct job *j = &c->jobs[c->tail % c->n_jobs];
+
+        if (c->error)
+                return c->error;
+        /* The ring is full: the slot at the tail is still the head's. */
+        if (c->tail - c->head == c->n_jobs && (c->error = deliver_head(c)) < 0)
+                return c->error;
+        j->pfn[j->n++] = pfn;
+        if (j->n == JOB_PAGES)
+                queue_tail(c);
+        return 0;
+}
+
+int compressor_flush(struct compressor *c) {
+        if (c->error)
+                return c->error;
+        if (c->jobs[c->tail % c->n_jobs].n > 0 && c->tail - c->head < c->n_jobs)
+                queue_tail(c);
+        while (c->head != c->tail)
+                if ((c->error = deliver_head(c)) < 0)
+                        return c->error;
+        return 0;
+}
