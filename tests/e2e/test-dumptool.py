@@ -237,6 +237,34 @@ def test_flattened():
         os.unlink(p)
 
 
+def test_disk_full():
+    """Onto a full 32 MiB tmpfs: exit 1, one line naming the full disk, and
+    only NAME-incomplete, with the incomplete flag set, for every writer."""
+    vmcore = shared_vmcore("bookworm")
+    mnt = os.path.join(WORK, "full")
+    os.makedirs(mnt, exist_ok=True)
+    p = run(["mount", "-t", "tmpfs", "-o", "size=32m", "kdlab-full", mnt])
+    if p.returncode:
+        raise LabError(f"mounting a small tmpfs needs root: {p.stderr.decode().strip()}")
+    try:
+        for args in (["-c", "-d", "1"], ["-l", "-d", "1", "--num-threads", "2"]):
+            out = os.path.join(mnt, "dump")
+            p = dumptool(*args, vmcore, out, expect=1)
+            err = [line for line in p.stderr.decode().splitlines() if "needs at most" not in line]
+            if len(err) != 1 or "No space left on device" not in err[0] or "incomplete" not in err[0]:
+                raise LabError(f"{' '.join(args)}: expected one line naming the full disk, got {err!r}")
+            if os.path.exists(out) or not os.path.exists(out + "-incomplete"):
+                raise LabError(f"{' '.join(args)}: {os.listdir(mnt)} after a full disk; want only dump-incomplete")
+            kd = KdumpFile(out + "-incomplete")
+            kd.f.close()
+            if not kd.status & 0x8:
+                raise LabError(f"{' '.join(args)}: the -incomplete file lacks the incomplete flag")
+            print(f"{' '.join(args)}: {err[0]} ({os.path.getsize(out + '-incomplete')} bytes kept, flag set)")
+            os.unlink(out + "-incomplete")
+    finally:
+        subprocess.run(["umount", "-l", mnt])
+
+
 def expect_error(path, *words):
     out = fresh("bad.kdump")
     p = dumptool("-l", "-d", "31", path, out, expect=1)
@@ -301,4 +329,4 @@ def test_bad_input():
 
 if __name__ == "__main__":
     sys.exit(test_main({"kdump": test_kdump, "parity": test_parity, "filter": test_filter,
-                                "flattened": test_flattened, "bad-input": test_bad_input}, sys.argv))
+                                "flattened": test_flattened, "disk-full": test_disk_full, "bad-input": test_bad_input}, sys.argv))
