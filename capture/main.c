@@ -30,6 +30,7 @@ struct args {
         struct dump_options dump;
         bool flattened;
         bool rebuild;
+        bool elf;
         bool force;
         bool progress;
         const char *vmcore;
@@ -74,7 +75,7 @@ static void say(int kind, const char *fmt, ...) {
 #define warn(...) say(MSG_COMMON, __VA_ARGS__)
 
 static void usage(FILE *f) {
-        fprintf(f, "usage: dumptool [-c|-l|-z] [-d LEVEL] [-f] [--message-level N] [--progress] VMCORE DUMPFILE\n"
+        fprintf(f, "usage: dumptool [-c|-l|-z|-E] [-d LEVEL] [-f] [--message-level N] [--progress] VMCORE DUMPFILE\n"
                    "       dumptool -F [-c|-l|-z] [-d LEVEL] VMCORE > STREAM\n"
                    "       dumptool -R DUMPFILE < STREAM\n"
                    "See dumptool(8).\n");
@@ -103,13 +104,14 @@ static int parse_args(int argc, char **argv, struct args *a) {
         long n;
         int c;
 
-        while ((c = getopt_long(argc, argv, "cld:zFRfh", longopts, NULL)) >= 0) {
+        while ((c = getopt_long(argc, argv, "cld:zEFRfh", longopts, NULL)) >= 0) {
                 switch (c) {
                 case 'c': a->dump.codec = CODEC_ZLIB; break;
                 case 'l': a->dump.codec = CODEC_LZO; break;
                 case 'z': a->dump.codec = CODEC_ZSTD; break;
                 case 'F': a->flattened = true; break;
                 case 'R': a->rebuild = true; break;
+                case 'E': a->elf = true; break;
                 case 'f': a->force = true; break;
                 case 'p': a->progress = true; break;
                 case 'm':
@@ -266,14 +268,16 @@ static int dump(const struct args *a, struct vmcore *v) {
                 return r;
         clock_gettime(CLOCK_MONOTONIC, &prog.start);
         prog.last = prog.start;
-        r = dump_kdump(v, &a->dump, out, show ? show_progress : NULL, &prog, &st);
+        r = (a->elf ? dump_elf : dump_kdump)(v, &a->dump, out, show ? show_progress : NULL, &prog, &st);
         if (r == 0)
                 r = output_finish(out);
         if (r == 0 && fd >= 0 && fsync(fd) < 0)
                 r = -errno;
         if (r < 0) {
                 fail("%s: %s%s", a->flattened ? "stdout" : tmp, strerror(-r),
-                     r == -ENOSPC ? "; the pages written so far are kept, and the dump is marked incomplete" : "");
+                     r != -ENOSPC ? ""
+                     : a->elf ? "; the pages written so far are kept under the -incomplete name"
+                              : "; the pages written so far are kept, and the dump is marked incomplete");
                 return r;
         }
         if (fd >= 0 && rename(tmp, a->dumpfile) < 0) {

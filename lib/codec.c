@@ -145,3 +145,13 @@ int codec_decompress(struct codec *c, uint32_t flags, const uint8_t *data, uint3
         }
         return -EBADMSG;
 }
+
+bool page_is_zero(const uint8_t *page, uint32_t size) {
+        const uint64_t *w = (const uint64_t *)page;
+
+        for (uint32_t i = 0; i < size / 8; i++)
+                if (w[i])
+                        return false;
+        return true;
+}
+

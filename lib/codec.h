@@ -3,6 +3,7 @@
  * lzo1x_1, zstd level 1), so the files read the same everywhere. */
 #pragma once
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -38,3 +39,7 @@ int codec_compress(struct codec *c, const uint8_t *page, const uint8_t **ret_dat
 /* Decompresses into out (page_size bytes) data stored with flags. Returns 0,
  * or -EBADMSG when it does not decompress to exactly page_size bytes. */
 int codec_decompress(struct codec *c, uint32_t flags, const uint8_t *data, uint32_t size, uint8_t *out);
+
+/* True when the page_size bytes at page are all zero (page_size a multiple
+ * of 8, as every kernel page size is). */
+bool page_is_zero(const uint8_t *page, uint32_t page_size);

@@ -44,15 +44,6 @@ struct compressor {
         unsigned n_threads;
 };
 
-static bool page_is_zero(const uint8_t *page, uint32_t size) {
-        const uint64_t *w = (const uint64_t *)page;
-
-        for (uint32_t i = 0; i < size / 8; i++)
-                if (w[i])
-                        return false;
-        return true;
-}
-
 /* Reads and compresses one job, outside the lock. */
 static int run_job(struct compressor *c, struct codec *codec, struct job *j) {
         int r = vmcore_pread_pages(c->vmcore, j->pfn, j->n, j->in);

@@ -44,5 +44,11 @@ typedef void (*dump_progress_func)(uint64_t done, uint64_t total, void *userdata
 /* Writes v to out as a kdump-compressed dump. On -ENOSPC the header is marked
  * incomplete and what was written stays readable. Returns 0 or a negative
  * errno; *ret_stats is filled either way. */
+/* Writes v to out as an ELF64 core (-E): one PT_LOAD per run of kept pages,
+ * excluded pages after a run as p_memsz beyond p_filesz. Returns 0 or a
+ * negative errno. */
+int dump_elf(struct vmcore *v, const struct dump_options *o, struct output *out, dump_progress_func progress,
+             void *userdata, struct dump_stats *ret_stats);
+
 int dump_kdump(struct vmcore *v, const struct dump_options *o, struct output *out,
                dump_progress_func progress, void *userdata, struct dump_stats *ret_stats);

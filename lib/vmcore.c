@@ -430,3 +430,7 @@ int vmcore_pread_pages(struct vmcore *v, const uint64_t *pfns, size_t n, uint8_t
         }
         return 0;
 }
+
+int vmcore_read_at(struct vmcore *v, uint64_t offset, size_t len, const uint8_t **ret) {
+        return read_file(v, offset, len, ret);
+}

@@ -60,6 +60,10 @@ int vmcore_page(struct vmcore *v, uint64_t pfn, const uint8_t **ret);
  * data, or a negative errno. */
 int vmcore_pread_pages(struct vmcore *v, const uint64_t *pfns, size_t n, uint8_t *buf);
 
+/* Points *ret at len bytes (at most 2 MiB) of the file at offset, valid
+ * until the next call on v. Returns 0 or a negative errno. */
+int vmcore_read_at(struct vmcore *v, uint64_t offset, size_t len, const uint8_t **ret);
+
 /* Reads len bytes of physical memory at paddr. Returns 0, -ENOENT where a
  * page has no data in the vmcore, or a negative errno. */
 int vmcore_read_paddr(struct vmcore *v, uint64_t paddr, void *buf, size_t len);

@@ -237,6 +237,40 @@ def test_flattened():
         os.unlink(p)
 
 
+def test_elf(suite):
+    """-E -d 31: every kept page is the vmcore's, the kept RAM pages are the
+    kdump -d 31 file's less its zero pages, and crash and drgn read it."""
+    k = kernels.kernel(suite)
+    vmcore = shared_vmcore(suite)
+    elf, kd = fresh(f"{suite}-d31.elf"), fresh(f"{suite}-d31.kdump")
+    dumptool("-E", "-d", "31", vmcore, elf)
+    dumptool("-c", "-d", "31", vmcore, kd)
+    read = vmcore_pages(vmcore)
+    kept, holes = set(), 0
+    with open(elf, "rb") as f:
+        for s in elf_segments(elf):
+            if s["type"] != 1:
+                continue
+            holes += s["memsz"] > s["filesz"]
+            f.seek(s["offset"])
+            for i in range(s["filesz"] // 4096):
+                pfn = s["paddr"] // 4096 + i
+                if f.read(4096) != read(pfn):
+                    raise LabError(f"-E: pfn {pfn:#x} differs from the vmcore")
+                if s["vaddr"] < 0xffffffff80000000:
+                    kept.add(pfn)
+    want = {pfn for pfn, data in KdumpFile(kd).pages() if data.count(0) != len(data)}
+    if kept != want:
+        raise LabError(f"-E kept {len(kept - want)} pages the kdump file drops and lacks {len(want - kept)} it keeps")
+    print(f"{suite} -E -d 31: {len(kept)} RAM pages, each the vmcore's, the kdump file's less zero pages; "
+          f"{holes} segments end in holes")
+    facts = check.crash_check(k, elf, expect_ps="kdlab-holder")
+    check.drgn_check(k, elf, expect_comm=facts["comm"])
+    print(f"{suite} -E -d 31: crash check and drgn pass ({os.path.getsize(elf)} bytes)")
+    os.unlink(elf)
+    os.unlink(kd)
+
+
 def test_disk_full():
     """Onto a full 32 MiB tmpfs: exit 1, one line naming the full disk, and
     only NAME-incomplete, with the incomplete flag set, for every writer."""
@@ -328,5 +362,5 @@ def test_bad_input():
 
 
 if __name__ == "__main__":
-    sys.exit(test_main({"kdump": test_kdump, "parity": test_parity, "filter": test_filter,
+    sys.exit(test_main({"kdump": test_kdump, "elf": test_elf, "parity": test_parity, "filter": test_filter,
                                 "flattened": test_flattened, "disk-full": test_disk_full, "bad-input": test_bad_input}, sys.argv))

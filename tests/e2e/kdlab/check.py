@@ -118,7 +118,7 @@ def elf_segments(path):
         e = ph[i * phentsize:(i + 1) * phentsize]
         u = lambda a, b: int.from_bytes(e[a:b], "little")
         segs.append({"type": u(0, 4), "offset": u(8, 16), "vaddr": u(16, 24), "paddr": u(24, 32),
-                     "filesz": u(32, 40)})
+                     "filesz": u(32, 40), "memsz": u(40, 48)})
     return segs
 
 
