@@ -16,6 +16,7 @@
 #include "cleanup.h"
 #include "dumper.h"
 #include "flattened.h"
+#include "io.h"
 #include "caps.h"
 #include "kdumpfile.h"
 #include "output.h"
@@ -273,6 +274,12 @@ static int dump(const struct args *a, struct vmcore *v) {
                 r = output_finish(out);
         if (r == 0 && fd >= 0 && fsync(fd) < 0)
                 r = -errno;
+        if (r < 0 && st.input_error) {
+                fail("%s: page 0x%llx cannot be read (%s); the %llu pages before it are kept in %s, marked incomplete",
+                     a->vmcore, (unsigned long long)st.input_error_pfn, strerror(-st.input_error),
+                     (unsigned long long)(st.zero_pages + st.written_pages), a->flattened ? "the stream" : tmp);
+                return r;
+        }
         if (r < 0) {
                 fail("%s: %s%s", a->flattened ? "stdout" : tmp, strerror(-r),
                      r != -ENOSPC ? ""
@@ -324,6 +331,46 @@ static int rebuild(const struct args *a) {
         return 0;
 }
 
+/* Opens the input. A flattened file is first rebuilt into an unnamed file
+ * (O_TMPFILE) beside the output, which disappears when dumptool exits. */
+static int open_input(const struct args *a, struct vmcore **ret, int *tmp_fd, char *why, size_t why_len) {
+        char head[sizeof(FLAT_SIGNATURE)] = "", dir[PATH_CAP], path[64];
+        _cleanup_close_ int in = open(a->vmcore, O_RDONLY | O_CLOEXEC);
+        struct flat_stats st;
+        int r;
+
+        why[0] = 0;
+        if (in < 0 || read_full(in, head, sizeof(head)) != sizeof(head) || memcmp(head, FLAT_SIGNATURE, sizeof(head)) != 0)
+                return vmcore_open(a->vmcore, ret, why, why_len);
+        *tmp_fd = open(a->dumpfile ? dir_of(a->dumpfile, dir, sizeof(dir)) : "/var/tmp", O_TMPFILE | O_RDWR | O_CLOEXEC,
+                       0600);
+        if (*tmp_fd < 0) {
+                snprintf(why, why_len, "a flattened file, and no room to rebuild it: %s", strerror(errno));
+                return -errno;
+        }
+        if (lseek(in, 0, SEEK_SET) < 0)
+                return -errno;
+        r = flat_rebuild(in, *tmp_fd, &st, why, why_len);
+        if (r < 0)
+                return r;
+        snprintf(path, sizeof(path), "/proc/self/fd/%d", *tmp_fd);
+        return vmcore_open(path, ret, why, why_len);
+}
+
+/* A kdump-compressed input: the new level adds to the one it was saved at,
+ * as in makedumpfile; its pages are read in one thread. */
+static int prepare_refilter(struct args *a, struct vmcore *v) {
+        if (a->elf) {
+                fail("%s: -E from a kdump-compressed file is not supported; convert from the ELF vmcore", a->vmcore);
+                return -EOPNOTSUPP;
+        }
+        a->dump.dump_level |= vmcore_kdump_level(v);
+        if (a->dump.threads > 1)
+                say(MSG_COMMON, "note: %s is kdump-compressed; its pages are read in one thread", a->vmcore);
+        a->dump.threads = 1;
+        return 0;
+}
+
 /* The page filter for the level asked. Where VMCOREINFO lacks what the level
  * needs, the dump is still saved, at level 1, with a warning naming what is
  * missing; the filter for hardware-poisoned and offline pages is kept when it
@@ -354,6 +401,7 @@ int main(int argc, char **argv) {
         struct args a = { .dump.threads = 1 };
         _cleanup_(vmcore_freep) struct vmcore *v = NULL;
         _cleanup_(pagefilter_freep) struct pagefilter *filter = NULL;
+        _cleanup_close_ int unflattened = -1;
         char why[256];
         int r;
 
@@ -361,7 +409,7 @@ int main(int argc, char **argv) {
                 return EXIT_FAILED;
         if (a.rebuild)
                 return rebuild(&a) < 0 ? EXIT_FAILED : EXIT_COMPLETED;
-        r = vmcore_open(a.vmcore, &v, why, sizeof(why));
+        r = open_input(&a, &v, &unflattened, why, sizeof(why));
         if (r < 0) {
                 fail("%s: %s", a.vmcore, why[0] ? why : strerror(-r));
                 return EXIT_FAILED;
@@ -371,6 +419,8 @@ int main(int argc, char **argv) {
                      a.vmcore, vmcore_vmcoreinfo_problem(v), a.dump.dump_level);
                 a.dump.dump_level = DUMP_LEVEL_ZERO;
         }
+        if (vmcore_is_kdump(v) && prepare_refilter(&a, v) < 0)
+                return EXIT_FAILED;
         if (setup_filter(&a, v, &filter) < 0)
                 return EXIT_FAILED;
         a.dump.filter = filter;

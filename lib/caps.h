@@ -35,3 +35,9 @@
 /* --num-threads: makedumpfile allows up to 128; more threads than that only
  * add memory (each holds its jobs' pages). */
 #define DUMP_THREADS_MAX 128u
+
+/* A kdump-compressed input: max_mapnr up to 2^40 pfns (4 PiB of 4 KiB
+ * pages); the notes as ELFCORE_NOTES_MAX; the runs of dumped pages that
+ * become ranges, 16 Mi of them (512 MiB of range table would be absurd). */
+#define KDUMP_MAPNR_MAX (1ull << 40)
+#define KDUMP_RANGES_MAX (16u << 20)

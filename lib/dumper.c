@@ -20,6 +20,11 @@ static void read_utsname(struct vmcore *v, char uts[6][UTS_FIELD_SIZE]) {
         int64_t off;
 
         memset(uts, 0, 6 * UTS_FIELD_SIZE);
+        if (vmcore_utsname(v, 0)) {
+                for (int i = 0; i < 6; i++)
+                        snprintf(uts[i], UTS_FIELD_SIZE, "%s", vmcore_utsname(v, i));
+                return;
+        }
         if (vi && vmcoreinfo_symbol(vi, "init_uts_ns", &sym) == 0 &&
             vmcoreinfo_number(vi, "OFFSET", "uts_namespace.name", &off) == 0 &&
             vmcore_read_vaddr(v, sym + (uint64_t)off, uts, 6 * UTS_FIELD_SIZE) == 0) {
@@ -127,7 +132,12 @@ static int dump_one(struct vmcore *v, struct page_sink *s, struct codec *c, stru
         if (pool)
                 return compressor_add(pool, pfn);
         r = vmcore_page(v, pfn, &page);
-        return r < 0 ? r : write_page(s, c, o, page, vmcore_page_size(v));
+        if (r < 0) {
+                s->st->input_error = r;
+                s->st->input_error_pfn = pfn;
+                return r;
+        }
+        return write_page(s, c, o, page, vmcore_page_size(v));
 }
 
 /* The second pass: the same bitmaps again, and the pages they keep. */

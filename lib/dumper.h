@@ -36,6 +36,9 @@ struct dump_stats {
         uint64_t raw_pages;     /* of those, stored uncompressed */
         uint64_t data_bytes;
         struct filter_counts excluded;
+        /* The input page the dump stopped at, when reading it failed. */
+        int input_error;
+        uint64_t input_error_pfn;
 };
 
 /* Progress callback: pages done of total. May be NULL. */

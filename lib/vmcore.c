@@ -8,6 +8,7 @@
 #include "caps.h"
 #include "cleanup.h"
 #include "io.h"
+#include "kdumpread.h"
 #include "vmcore.h"
 
 /* Pages are read through windows of this size: large enough that the cost of
@@ -34,6 +35,8 @@ struct vmcore {
         size_t window_size;
         bool use_read;
         uint8_t *page_buf;
+        /* A kdump-compressed input, read through its descriptors. */
+        struct kdump_reader *kdump;
 };
 
 struct vmcore *vmcore_free(struct vmcore *v) {
@@ -44,6 +47,7 @@ struct vmcore *vmcore_free(struct vmcore *v) {
         else
                 free(v->window);
         free(v->page_buf);
+        kdump_reader_free(v->kdump);
         elfcore_headers_done(&v->headers);
         free(v->ranges);
         free(v->notes);
@@ -58,8 +62,8 @@ DEFINE_CLEANUP_FUNC(struct vmcore, vmcore_free);
 
 /* Names the dump formats we recognise but do not read as a vmcore. */
 static int foreign_format(const uint8_t *head, size_t len, char *why, size_t why_len) {
-        if (len >= 8 && (memcmp(head, "KDUMP   ", 8) == 0 || memcmp(head, "DISKDUMP", 8) == 0)) {
-                snprintf(why, why_len, "a kdump-compressed dump, not an ELF vmcore");
+        if (len >= 8 && memcmp(head, "DISKDUMP", 8) == 0) {
+                snprintf(why, why_len, "an old diskdump file, not a vmcore or a kdump-compressed file");
                 return -EPROTONOSUPPORT;
         }
         if (len >= 12 && memcmp(head, "makedumpfile", 12) == 0) {
@@ -222,6 +226,77 @@ static int build_ranges(struct vmcore *v) {
         return 0;
 }
 
+static bool is_kdump(int fd) {
+        char sig[8];
+
+        return pread(fd, sig, sizeof(sig), 0) == sizeof(sig) && memcmp(sig, KDUMP_SIGNATURE, sizeof(sig)) == 0;
+}
+
+/* The pfn ranges of a kdump input: runs of RAM (first bitmap) whose pages
+ * are in the dump (second bitmap), each range starting with its data. */
+static int kdump_ranges(struct vmcore *v) {
+        const struct kdump_info *ki = kdump_reader_info(v->kdump);
+        uint8_t ram[4096], dumped[4096];
+        size_t cap = 0;
+
+        for (uint64_t byte = 0; byte < (ki->max_mapnr + 7) / 8; byte += sizeof(ram)) {
+                size_t len = (ki->max_mapnr + 7) / 8 - byte < sizeof(ram) ? (size_t)((ki->max_mapnr + 7) / 8 - byte) : sizeof(ram);
+                int r;
+
+                if ((r = kdump_reader_bitmap(v->kdump, 0, byte, ram, len)) < 0 ||
+                    (r = kdump_reader_bitmap(v->kdump, 1, byte, dumped, len)) < 0)
+                        return r;
+                for (uint64_t pfn = byte * 8; pfn < (byte + len) * 8 && pfn < ki->max_mapnr; pfn++) {
+                        size_t i = (size_t)(pfn - byte * 8);
+                        bool is_ram = ram[i / 8] & (1u << (i % 8)), has = dumped[i / 8] & (1u << (i % 8));
+                        struct vmcore_range *last = v->n_ranges ? &v->ranges[v->n_ranges - 1] : NULL;
+
+                        if (!is_ram && !has)
+                                continue;
+                        /* Extend the last range: more data right after its
+                         * data, or RAM without data after it. */
+                        if (last && last->memsz_end_pfn == pfn && (!has || last->end_pfn == pfn)) {
+                                last->memsz_end_pfn++;
+                                last->end_pfn += has;
+                                continue;
+                        }
+                        if (v->n_ranges == cap) {
+                                struct vmcore_range *n;
+
+                                cap = cap ? cap * 2 : 256;
+                                if (cap > KDUMP_RANGES_MAX || !(n = realloc(v->ranges, cap * sizeof(*n))))
+                                        return cap > KDUMP_RANGES_MAX ? -E2BIG : -ENOMEM;
+                                v->ranges = n;
+                        }
+                        v->ranges[v->n_ranges++] = (struct vmcore_range){ pfn, pfn + has, pfn + 1, 0 };
+                }
+        }
+        v->max_pfn = ki->max_mapnr;
+        return 0;
+}
+
+static int open_kdump(struct vmcore *v, char *why, size_t why_len) {
+        const struct kdump_info *ki;
+        int r = kdump_reader_open(v->fd, v->file_size, &v->kdump, why, why_len);
+
+        if (r < 0)
+                return r;
+        ki = kdump_reader_info(v->kdump);
+        v->headers.machine = strcmp(ki->utsname[4], "x86_64") == 0 ? 62 : 0;
+        v->headers.note_offset = ki->note_offset;
+        v->headers.note_size = ki->note_size;
+        if ((r = read_notes(v, why, why_len)) < 0)
+                return r;
+        load_vmcoreinfo(v);
+        v->page_size = ki->block_size;
+        if (!(v->page_buf = malloc(v->page_size)))
+                return -ENOMEM;
+        r = kdump_ranges(v);
+        if (r < 0)
+                snprintf(why, why_len, "reading the kdump bitmaps: %s", strerror(-r));
+        return r;
+}
+
 int vmcore_open(const char *path, struct vmcore **ret, char *why, size_t why_len) {
         _cleanup_(vmcore_freep) struct vmcore *v = calloc(1, sizeof(*v));
         struct stat st;
@@ -234,6 +309,12 @@ int vmcore_open(const char *path, struct vmcore **ret, char *why, size_t why_len
         if (v->fd < 0 || fstat(v->fd, &st) < 0)
                 return -errno;
         v->file_size = (uint64_t)st.st_size;
+        if (is_kdump(v->fd)) {
+                if ((r = open_kdump(v, why, why_len)) < 0)
+                        return r;
+                *ret = TAKE_PTR(v);
+                return 0;
+        }
         if ((r = read_headers(v, why, why_len)) < 0 || (r = check_loads_in_file(v, why, why_len)) < 0 ||
             (r = read_notes(v, why, why_len)) < 0)
                 return r;
@@ -358,9 +439,27 @@ static int read_file(struct vmcore *v, uint64_t offset, size_t len, const uint8_
 int vmcore_page(struct vmcore *v, uint64_t pfn, const uint8_t **ret) {
         const struct vmcore_range *r = find_range(v, pfn);
 
+        if (v->kdump) {
+                int e = r && pfn < r->end_pfn ? kdump_reader_page(v->kdump, pfn, v->page_buf) : -ENOENT;
+
+                *ret = v->page_buf;
+                return e;
+        }
         if (!r || pfn >= r->end_pfn)
                 return -ENOENT;
         return read_file(v, r->offset + (pfn - r->start_pfn) * v->page_size, v->page_size, ret);
+}
+
+bool vmcore_is_kdump(const struct vmcore *v) {
+        return v->kdump != NULL;
+}
+
+int vmcore_kdump_level(const struct vmcore *v) {
+        return v->kdump ? kdump_reader_info(v->kdump)->dump_level : 0;
+}
+
+const char *vmcore_utsname(const struct vmcore *v, int field) {
+        return v->kdump && field >= 0 && field < 6 ? kdump_reader_info(v->kdump)->utsname[field] : NULL;
 }
 
 int vmcore_read_vaddr(struct vmcore *v, uint64_t vaddr, void *buf, size_t len) {
@@ -380,9 +479,29 @@ int vmcore_read_vaddr(struct vmcore *v, uint64_t vaddr, void *buf, size_t len) {
         return -ENOENT;
 }
 
+/* Physical reads from a kdump input: page by page through the descriptors. */
+static int kdump_read_paddr(struct vmcore *v, uint64_t paddr, uint8_t *out, size_t len) {
+        while (len > 0) {
+                const uint8_t *page;
+                uint64_t in_page = paddr % v->page_size;
+                size_t n = v->page_size - in_page < len ? (size_t)(v->page_size - in_page) : len;
+                int r = vmcore_page(v, paddr / v->page_size, &page);
+
+                if (r < 0)
+                        return r;
+                memcpy(out, page + in_page, n);
+                out += n;
+                paddr += n;
+                len -= n;
+        }
+        return 0;
+}
+
 int vmcore_read_paddr(struct vmcore *v, uint64_t paddr, void *buf, size_t len) {
         uint8_t *out = buf;
 
+        if (v->kdump)
+                return kdump_read_paddr(v, paddr, out, len);
         while (len > 0) {
                 uint64_t pfn = paddr / v->page_size, in_page = paddr % v->page_size;
                 const struct vmcore_range *r = find_range(v, pfn);
@@ -412,6 +531,8 @@ int vmcore_read_paddr(struct vmcore *v, uint64_t paddr, void *buf, size_t len) {
 int vmcore_pread_pages(struct vmcore *v, const uint64_t *pfns, size_t n, uint8_t *buf) {
         size_t i = 0;
 
+        if (v->kdump)
+                return -EOPNOTSUPP; /* one decompression context: not thread-safe */
         while (i < n) {
                 const struct vmcore_range *r = find_range(v, pfns[i]);
                 size_t run = 1;
@@ -432,5 +553,7 @@ int vmcore_pread_pages(struct vmcore *v, const uint64_t *pfns, size_t n, uint8_t
 }
 
 int vmcore_read_at(struct vmcore *v, uint64_t offset, size_t len, const uint8_t **ret) {
+        if (v->kdump)
+                return -EOPNOTSUPP;
         return read_file(v, offset, len, ret);
 }

@@ -21,7 +21,7 @@ struct vmcore_range {
         uint64_t offset;
 };
 
-/* Opens path. On failure returns a negative errno and writes a one-line
+/* Opens path: an ELF vmcore, or a kdump-compressed file. On failure returns a negative errno and writes a one-line
  * reason into why (why_len bytes): -ENOEXEC not ELF, -EPROTONOSUPPORT a dump
  * format we cannot read as a vmcore (named in why), -EBADMSG malformed
  * headers or notes, -EIO a PT_LOAD past the end of the file. A VMCOREINFO
@@ -67,6 +67,13 @@ int vmcore_read_at(struct vmcore *v, uint64_t offset, size_t len, const uint8_t 
 /* Reads len bytes of physical memory at paddr. Returns 0, -ENOENT where a
  * page has no data in the vmcore, or a negative errno. */
 int vmcore_read_paddr(struct vmcore *v, uint64_t paddr, void *buf, size_t len);
+
+/* A kdump-compressed input (re-filtering, converting): its dump level, and
+ * the utsname its header records (field 0..5), NULL for an ELF vmcore.
+ * Pages of a kdump input are read in one thread only. */
+bool vmcore_is_kdump(const struct vmcore *v);
+int vmcore_kdump_level(const struct vmcore *v);
+const char *vmcore_utsname(const struct vmcore *v, int field);
 
 /* Reads len bytes at a kernel virtual address inside the kernel image or
  * the direct map, translated through the PT_LOAD headers. Returns 0,

@@ -271,6 +271,49 @@ def test_elf(suite):
     os.unlink(kd)
 
 
+def test_convert():
+    """kdump-compressed and flattened files as input: re-filtering
+    makedumpfile's -d 1 file at -d 30 gives the file a direct -d 31 dump
+    gives (the levels add, as in makedumpfile), from the file and from its
+    flattened stream; converting zlib to zstd keeps every page."""
+    k = kernels.kernel("bookworm")
+    vmcore = shared_vmcore("bookworm")
+    direct, mdf, flat = fresh("conv-direct"), fresh("conv-mdf-d1"), fresh("conv-mdf-d1.flat")
+    dumptool("-l", "-d", "31", vmcore, direct)
+    makedumpfile("-c", "-d", "1", vmcore, mdf)
+    with open(flat, "wb") as f:
+        if subprocess.run(["makedumpfile", "-F", "-c", "-d", "1", vmcore], stdout=f,
+                          stderr=subprocess.DEVNULL).returncode:
+            raise LabError("makedumpfile -F failed")
+    for src in (mdf, flat):
+        out = fresh("conv-refiltered")
+        dumptool("-l", "-d", "30", src, out)
+        if not same_file(out, direct):
+            raise LabError(f"{os.path.basename(src)} re-filtered at -d 30 differs from a direct -d 31 dump")
+        print(f"{os.path.basename(src)} re-filtered at -d 30: identical to a direct -d 31 dump")
+        os.unlink(out)
+    zstd = fresh("conv-zstd")
+    dumptool("-z", "-d", "1", mdf, zstd)
+    a, b = KdumpFile(mdf), KdumpFile(zstd)
+    if a.bitmap1 != b.bitmap1 or a.bitmap2 != b.bitmap2:
+        raise LabError("zlib to zstd: the bitmaps changed")
+    facts = check.crash_check(k, zstd, expect_ps="kdlab-holder")
+    check.drgn_check(k, zstd, expect_comm=facts["comm"])
+    print("makedumpfile's zlib file converted to zstd: same bitmaps; crash check and drgn pass")
+    cut = fresh("conv-cut")
+    with open(mdf, "rb") as f, open(cut, "wb") as g:
+        g.write(f.read(os.path.getsize(mdf) // 4))
+    out = fresh("conv-from-cut")
+    p = dumptool("-l", "-d", "31", cut, out, expect=1)
+    err = [line for line in p.stderr.decode().splitlines() if "needs at most" not in line]
+    if len(err) != 1 or "cannot be read" not in err[0] or os.path.exists(out) or \
+            not KdumpFile(out + "-incomplete").status & 0x8:
+        raise LabError(f"a truncated kdump input: {err!r}")
+    print(f"a truncated kdump input: {err[0]}")
+    for p in (direct, mdf, flat, zstd, cut, out + "-incomplete"):
+        os.unlink(p)
+
+
 def test_disk_full():
     """Onto a full 32 MiB tmpfs: exit 1, one line naming the full disk, and
     only NAME-incomplete, with the incomplete flag set, for every writer."""
@@ -362,5 +405,5 @@ def test_bad_input():
 
 
 if __name__ == "__main__":
-    sys.exit(test_main({"kdump": test_kdump, "elf": test_elf, "parity": test_parity, "filter": test_filter,
+    sys.exit(test_main({"kdump": test_kdump, "elf": test_elf, "convert": test_convert, "parity": test_parity, "filter": test_filter,
                                 "flattened": test_flattened, "disk-full": test_disk_full, "bad-input": test_bad_input}, sys.argv))
