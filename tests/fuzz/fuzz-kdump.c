@@ -1,16 +1,33 @@
 /* Fuzz target for lib/kdumpread through vmcore_open(): headers, bitmaps,
- * ranges, notes and VMCOREINFO, then every page the input says it holds. */
+ * ranges, notes and VMCOREINFO, every page the input says it holds, and the
+ * page filter (page-table walk, mem_section, struct page) over them. */
 #include <stdio.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
 #include "cleanup.h"
 #include "io.h"
+#include "pagefilter.h"
 #include "vmcore.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 DEFINE_CLEANUP_FUNC(struct vmcore, vmcore_free);
+DEFINE_CLEANUP_FUNC(struct pagefilter, pagefilter_free);
+
+/* Runs the level-31 filter over the first pfns, as the dumper's cycles do. */
+static void filter(struct vmcore *v) {
+        _cleanup_(pagefilter_freep) struct pagefilter *f = NULL;
+        uint8_t bits[512];
+        struct filter_counts c = {};
+        char missing[256];
+        uint64_t end = vmcore_max_pfn(v) < 8 * sizeof(bits) ? vmcore_max_pfn(v) : 8 * sizeof(bits);
+
+        if (pagefilter_new(v, 31, &f, missing, sizeof(missing)) < 0)
+                return;
+        memset(bits, 0xff, sizeof(bits));
+        (void)pagefilter_cycle(f, 0, end, bits, &c);
+}
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         _cleanup_close_ int fd = memfd_create("kdump-in", MFD_CLOEXEC);
@@ -31,5 +48,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
 
                         (void)vmcore_page(v, pfn, &page);
                 }
+        filter(v);
         return 0;
 }
