@@ -27,13 +27,6 @@ struct kvaddr *kvaddr_free(struct kvaddr *k) {
         return NULL;
 }
 
-static void add_missing(char *missing, size_t len, const char *name) {
-        size_t used = strlen(missing);
-
-        if (used < len)
-                snprintf(missing + used, len - used, "%s%s", used ? ", " : "", name);
-}
-
 int kvaddr_new(struct vmcore *v, struct kvaddr **ret, char *missing, size_t missing_len) {
         const struct vmcoreinfo *vi = vmcore_vmcoreinfo(v);
         struct kvaddr *k;
@@ -52,11 +45,11 @@ int kvaddr_new(struct vmcore *v, struct kvaddr **ret, char *missing, size_t miss
         }
         /* init_top_pgt was init_level4_pgt before 4.13 (commit 65ade2f872b4). */
         if (vmcoreinfo_symbol(vi, "init_top_pgt", &top) < 0 && vmcoreinfo_symbol(vi, "init_level4_pgt", &top) < 0) {
-                add_missing(missing, missing_len, "SYMBOL(init_top_pgt)");
+                vmcoreinfo_add_missing(missing, missing_len, "SYMBOL(init_top_pgt)");
                 r = -ENOENT;
         }
         if (vmcoreinfo_number(vi, "NUMBER", "phys_base", &phys_base) < 0) {
-                add_missing(missing, missing_len, "NUMBER(phys_base)");
+                vmcoreinfo_add_missing(missing, missing_len, "NUMBER(phys_base)");
                 r = -ENOENT;
         }
         if (r < 0)

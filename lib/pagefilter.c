@@ -73,13 +73,6 @@ void pagefilter_rewind(struct pagefilter *f) {
         f->skip_until = f->pending_from = 0;
 }
 
-static void add_missing(char *missing, size_t len, const char *name) {
-        size_t used = strlen(missing);
-
-        if (used < len)
-                snprintf(missing + used, len - used, "%s%s", used ? ", " : "", name);
-}
-
 static int64_t get(const struct vmcoreinfo *vi, const char *kind, const char *name) {
         int64_t v;
 
@@ -145,29 +138,29 @@ static void check_layout(const struct page_layout *l, int level, char *missing, 
         bool cache = level & (DUMP_LEVEL_CACHE | DUMP_LEVEL_CACHE_PRIVATE);
 
         if (l->size == NO_VALUE || l->size < 16 || l->size > STRUCT_PAGE_SIZE_MAX)
-                add_missing(missing, len, "SIZE(page)");
+                vmcoreinfo_add_missing(missing, len, "SIZE(page)");
         if (!field_ok(l, l->flags, 8))
-                add_missing(missing, len, "OFFSET(page.flags)");
+                vmcoreinfo_add_missing(missing, len, "OFFSET(page.flags)");
         if ((cache || (level & DUMP_LEVEL_USER)) && !field_ok(l, l->mapping, 8))
-                add_missing(missing, len, "OFFSET(page.mapping)");
+                vmcoreinfo_add_missing(missing, len, "OFFSET(page.mapping)");
         if ((cache || (level & DUMP_LEVEL_USER)) && !bit_ok(l->pg_slab) &&
             (l->slab == NO_VALUE || !field_ok(l, l->mapcount, 4)))
-                add_missing(missing, len, "NUMBER(PG_slab) or NUMBER(PAGE_SLAB_MAPCOUNT_VALUE)");
+                vmcoreinfo_add_missing(missing, len, "NUMBER(PG_slab) or NUMBER(PAGE_SLAB_MAPCOUNT_VALUE)");
         if (cache && !bit_ok(l->pg_lru))
-                add_missing(missing, len, "NUMBER(PG_lru)");
+                vmcoreinfo_add_missing(missing, len, "NUMBER(PG_lru)");
         if (cache && !bit_ok(l->pg_private))
-                add_missing(missing, len, "NUMBER(PG_private)");
+                vmcoreinfo_add_missing(missing, len, "NUMBER(PG_private)");
         if (cache && !bit_ok(l->pg_swapcache))
-                add_missing(missing, len, "NUMBER(PG_swapcache)");
+                vmcoreinfo_add_missing(missing, len, "NUMBER(PG_swapcache)");
         if (level & DUMP_LEVEL_FREE) {
                 if (!field_ok(l, l->mapcount, 4))
-                        add_missing(missing, len, "OFFSET(page._mapcount)");
+                        vmcoreinfo_add_missing(missing, len, "OFFSET(page._mapcount)");
                 if (!field_ok(l, l->private, 8))
-                        add_missing(missing, len, "OFFSET(page.private)");
+                        vmcoreinfo_add_missing(missing, len, "OFFSET(page.private)");
                 if (l->buddy == NO_VALUE)
-                        add_missing(missing, len, "NUMBER(PAGE_BUDDY_MAPCOUNT_VALUE)");
+                        vmcoreinfo_add_missing(missing, len, "NUMBER(PAGE_BUDDY_MAPCOUNT_VALUE)");
                 if (l->free_area_len == NO_VALUE || l->free_area_len < 1 || l->free_area_len > 63)
-                        add_missing(missing, len, "LENGTH(zone.free_area)");
+                        vmcoreinfo_add_missing(missing, len, "LENGTH(zone.free_area)");
         }
 }
 
@@ -206,16 +199,16 @@ static int setup_sparsemem(struct pagefilter *f, const struct vmcoreinfo *vi, ch
         f->mem_section_size = get(vi, "SIZE", "mem_section");
         f->section_mem_map_off = get(vi, "OFFSET", "mem_section.section_mem_map");
         if (vmcoreinfo_symbol(vi, "mem_section", &f->mem_section) < 0)
-                add_missing(missing, len, "SYMBOL(mem_section) (only SPARSEMEM is walked)");
+                vmcoreinfo_add_missing(missing, len, "SYMBOL(mem_section) (only SPARSEMEM is walked)");
         if (roots == NO_VALUE || roots < 1)
-                add_missing(missing, len, "LENGTH(mem_section)");
+                vmcoreinfo_add_missing(missing, len, "LENGTH(mem_section)");
         if (f->mem_section_size == NO_VALUE || f->mem_section_size < 8 || f->mem_section_size > MEM_SECTION_SIZE_MAX)
-                add_missing(missing, len, "SIZE(mem_section)");
+                vmcoreinfo_add_missing(missing, len, "SIZE(mem_section)");
         if (f->section_mem_map_off == NO_VALUE || f->section_mem_map_off < 0 ||
             f->section_mem_map_off + 8 > f->mem_section_size)
-                add_missing(missing, len, "OFFSET(mem_section.section_mem_map)");
+                vmcoreinfo_add_missing(missing, len, "OFFSET(mem_section.section_mem_map)");
         if (bits == NO_VALUE || bits <= page_shift || bits >= 48)
-                add_missing(missing, len, "NUMBER(SECTION_SIZE_BITS)");
+                vmcoreinfo_add_missing(missing, len, "NUMBER(SECTION_SIZE_BITS)");
         if (missing[0])
                 return -ENOENT;
         f->section_roots = (uint64_t)roots;

@@ -173,3 +173,10 @@ int vmcoreinfo_decimal(const struct vmcoreinfo *vi, const char *key, int64_t *re
         *ret = (int64_t)u;
         return 0;
 }
+
+void vmcoreinfo_add_missing(char *missing, size_t len, const char *name) {
+        size_t used = strnlen(missing, len);
+
+        if (used + 1 < len)
+                snprintf(missing + used, len - used, "%s%s", used ? ", " : "", name);
+}

@@ -37,3 +37,7 @@ int vmcoreinfo_decimal(const struct vmcoreinfo *vi, const char *key, int64_t *re
 
 /* The number of entries parsed. */
 unsigned vmcoreinfo_count(const struct vmcoreinfo *vi);
+
+/* Appends name to missing, a comma-separated list of the entries a caller
+ * needs and VMCOREINFO lacks (len bytes, always NUL-terminated). */
+void vmcoreinfo_add_missing(char *missing, size_t len, const char *name);
