@@ -206,20 +206,21 @@ static void report(const struct args *a, const struct dump_stats *st, uint64_t b
                 (unsigned long long)bytes);
 }
 
-/* Says how much the dump may need and how much room there is. */
-static void check_space(const char *dir, struct vmcore *v) {
+/* Once the first pass knows what the dump keeps: how much room it may need
+ * (before compression) against the room there is. */
+static void check_space(uint64_t keep_pages, uint64_t ram_pages, uint32_t page_size, void *userdata) {
+        const char *dir = userdata;
+        uint64_t need = keep_pages * page_size, free_bytes;
         struct statvfs sv;
-        uint64_t need = 0, free_bytes;
-        size_t n;
-        const struct vmcore_range *r = vmcore_ranges(v, &n);
 
-        for (size_t i = 0; i < n; i++)
-                need += (r[i].end_pfn - r[i].start_pfn) * vmcore_page_size(v);
         if (statvfs(dir, &sv) < 0)
                 return;
         free_bytes = (uint64_t)sv.f_bavail * sv.f_frsize;
-        warn("the dump needs at most %llu MiB before compression; %llu MiB free in %s",
-                (unsigned long long)(need >> 20), (unsigned long long)(free_bytes >> 20), dir);
+        warn("the dump keeps %llu of %llu pages: at most %llu MiB before compression; %llu MiB free in %s",
+             (unsigned long long)keep_pages, (unsigned long long)ram_pages, (unsigned long long)(need >> 20),
+             (unsigned long long)(free_bytes >> 20), dir);
+        if (need / 2 > free_bytes)
+                warn("warning: %s may be too small for this dump; what fits is kept, marked incomplete", dir);
 }
 
 static int open_incomplete(const struct args *a, char *tmp, size_t tmp_len) {
@@ -253,13 +254,15 @@ static int dump(const struct args *a, struct vmcore *v) {
         _cleanup_(output_freep) struct output *out = NULL;
         struct progress prog = { .page_size = vmcore_page_size(v) };
         bool show = a->progress || ((message_level & MSG_PROGRESS) && isatty(STDERR_FILENO));
+        struct dump_options opts = a->dump;
         struct dump_stats st;
         int r;
 
         if (a->flattened) {
                 r = output_new_flattened(STDOUT_FILENO, &out);
         } else {
-                check_space(dir_of(a->dumpfile, dir, sizeof(dir)), v);
+                opts.plan = check_space;
+                opts.plan_userdata = dir_of(a->dumpfile, dir, sizeof(dir));
                 fd = open_incomplete(a, tmp, sizeof(tmp));
                 if (fd < 0)
                         return fd;
@@ -269,7 +272,7 @@ static int dump(const struct args *a, struct vmcore *v) {
                 return r;
         clock_gettime(CLOCK_MONOTONIC, &prog.start);
         prog.last = prog.start;
-        r = (a->elf ? dump_elf : dump_kdump)(v, &a->dump, out, show ? show_progress : NULL, &prog, &st);
+        r = (a->elf ? dump_elf : dump_kdump)(v, &opts, out, show ? show_progress : NULL, &prog, &st);
         if (r == 0)
                 r = output_finish(out);
         if (r == 0 && fd >= 0 && fsync(fd) < 0)

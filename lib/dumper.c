@@ -192,6 +192,8 @@ int dump_kdump(struct vmcore *v, const struct dump_options *o, struct output *ou
             (r = kdump_writer_new(out, &p, &w)) < 0 || (r = write_bitmaps(v, o->filter, w, &b, &st)) < 0 ||
             (r = kdump_writer_begin_pages(w, st.dump_pages, o->dump_level & DUMP_LEVEL_ZERO)) < 0)
                 goto done;
+        if (o->plan)
+                o->plan(st.dump_pages, st.ram_pages, p.block_size, o->plan_userdata);
         r = write_pages(v, w, c, o, &b, progress, userdata, &st);
         /* Whatever was written stays readable; a short dump says so in its header. */
         int r2 = kdump_writer_finish(w, r < 0);

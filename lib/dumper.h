@@ -18,6 +18,10 @@
 #define DUMP_LEVEL_FREE 16
 #define DUMP_LEVEL_MAX 31
 
+/* Called once the first pass knows how many pages the dump keeps (of
+ * ram_pages with data), before any page is written. */
+typedef void (*dump_plan_func)(uint64_t keep_pages, uint64_t ram_pages, uint32_t page_size, void *userdata);
+
 struct dump_options {
         int dump_level;
         enum codec_kind codec;
@@ -26,6 +30,8 @@ struct dump_options {
         struct pagefilter *filter;
         /* Compression threads; 1 compresses in the calling thread. */
         unsigned threads;
+        dump_plan_func plan;    /* may be NULL */
+        void *plan_userdata;
 };
 
 struct dump_stats {

@@ -308,6 +308,8 @@ int dump_elf(struct vmcore *v, const struct dump_options *o, struct output *out,
                 r = -E2BIG;
                 goto done;
         }
+        if (o->plan)
+                o->plan(c.kept, st.ram_pages, vmcore_page_size(v), o->plan_userdata);
         vmcore_notes(v, &notes_size);
         headers = sizeof(Elf64_Ehdr) + (segments + 1) * sizeof(Elf64_Phdr);
         *w = (struct elf_writer){ .p = &p, .out = out, .merge_gap = w->merge_gap, .buf = buf,
