@@ -150,6 +150,18 @@ def vmcore_tags(vmcore):
     return counts
 
 
+# File pages just read sit in a per-CPU batch (folio_batch, 31 folios per
+# CPU, 2 CPUs in the lab) before they get PG_lru; without it no flag says
+# "page cache", so they are kept, as makedumpfile keeps them.
+LRU_BATCH_PAGES = 2 * 31
+
+
+def kept_workload(tags):
+    """What a -d 31 dump must not hold: any anonymous or tmpfs page, or more
+    file pages than can be waiting for the LRU."""
+    return tags[b"KDLABANO"] or tags[b"KDLABTMP"] or tags[b"KDLABFIL"] > LRU_BATCH_PAGES
+
+
 def dump_tags(dump):
     counts = dict.fromkeys(TAGS, 0)
     for _, data in KdumpFile(dump).pages():
@@ -182,9 +194,10 @@ def test_filter():
         raise LabError(f"-d 16 left out {free} pages; MemFree was {mem_free} pages")
     print(f"-d 16: {free} pages left out, {100 * free / mem_free:.1f}% of MemFree ({mem_free} pages)")
     after = dump_tags(d31)
-    if any(after.values()):
+    if kept_workload(after):
         raise LabError("-d 31 kept workload pages: " + ", ".join(f"{after[t]} {t.decode()}" for t in TAGS))
-    print("-d 31: none of the workload's anonymous, tmpfs or file pages kept")
+    print(f"-d 31: no anonymous or tmpfs page of the workload kept; {after[b'KDLABFIL']} file pages "
+          f"not yet on the LRU kept")
     facts = check.crash_check(k, d31, expect_ps="kdlab-holder")
     check.drgn_check(k, d31, expect_comm=facts["comm"])
     print(f"-d 31: crash check and drgn pass ({os.path.getsize(d31)} bytes)")
@@ -337,11 +350,12 @@ def test_capture(suite):
     check.drgn_check(k, dump, expect_comm=facts["comm"])
     dumptool("-c", "-d", "0", dump, zlib)  # the test's reader inflates zlib only
     tags = dump_tags(zlib)
-    if any(tags.values()):
+    if kept_workload(tags):
         raise LabError("the capture kernel's -d 31 dump kept workload pages: " +
                        ", ".join(f"{tags[t]} {t.decode()}" for t in TAGS))
-    print(f"{suite}: dumptool -F -d 31 in the capture kernel, {os.path.getsize(dump)} bytes rebuilt; "
-          f"no workload pages; crash check and drgn pass; cycle {result['seconds']}s")
+    print(f"{suite}: dumptool -F -d 31 in the capture kernel, {os.path.getsize(dump)} bytes rebuilt; no anonymous "
+          f"or tmpfs pages, {tags[b'KDLABFIL']} file pages off the LRU; crash check and drgn pass; "
+          f"cycle {result['seconds']}s")
     for p in (dump, zlib, result["target_disk"]):
         os.unlink(p)
 
