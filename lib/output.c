@@ -4,14 +4,32 @@
 #include <errno.h>
 #include <stdbool.h>
 
+#include <fcntl.h>
+
 #include "io.h"
 #include "output.h"
+
+/* Writeback of a file output is started every this many bytes, so that the
+ * disk works while pages are compressed, the final fsync has little left to
+ * wait for, and a capture kernel's small RAM does not fill with dirty pages. */
+#define WRITEBACK_STEP (32u << 20)
 
 struct output {
         int fd;
         bool flattened;
         uint64_t bytes;
+        uint64_t high;          /* one past the highest byte written */
+        uint64_t kicked;        /* writeback started below this offset */
 };
+
+/* Starts (does not wait for) writeback of what was written since the last
+ * kick. Errors are left for fsync to report. */
+static void kick_writeback(struct output *o) {
+        if (o->high - o->kicked < WRITEBACK_STEP)
+                return;
+        (void)sync_file_range(o->fd, (off_t)o->kicked, (off_t)(o->high - o->kicked), SYNC_FILE_RANGE_WRITE);
+        o->kicked = o->high;
+}
 
 /* A flattened record header: destination offset and length, big-endian, as
  * makedumpfile writes them (the only big-endian part of either format). */
@@ -62,9 +80,13 @@ int output_write(struct output *o, const void *buf, size_t len, uint64_t offset)
 
         if (!o->flattened) {
                 r = pwrite_full(o->fd, buf, len, offset);
-                if (r == 0)
-                        o->bytes += len;
-                return r;
+                if (r < 0)
+                        return r;
+                o->bytes += len;
+                if (offset + len > o->high)
+                        o->high = offset + len;
+                kick_writeback(o);
+                return 0;
         }
         rec.offset_be = (int64_t)htobe64(offset);
         rec.size_be = (int64_t)htobe64(len);
