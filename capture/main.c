@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "cleanup.h"
+#include "dmesg.h"
 #include "dumper.h"
 #include "flattened.h"
 #include "io.h"
@@ -32,6 +33,7 @@ struct args {
         bool flattened;
         bool rebuild;
         bool elf;
+        bool dmesg;             /* --dump-dmesg VMCORE FILE, or dmesg VMCORE (to stdout) */
         bool force;
         bool progress;
         const char *vmcore;
@@ -79,6 +81,7 @@ static void usage(FILE *f) {
         fprintf(f, "usage: dumptool [-c|-l|-z|-E] [-d LEVEL] [-f] [--message-level N] [--progress] VMCORE DUMPFILE\n"
                    "       dumptool -F [-c|-l|-z] [-d LEVEL] VMCORE > STREAM\n"
                    "       dumptool -R DUMPFILE < STREAM\n"
+                   "       dumptool --dump-dmesg VMCORE LOGFILE | dumptool dmesg VMCORE\n"
                    "See dumptool(8).\n");
 }
 
@@ -94,10 +97,22 @@ static int parse_number(const char *s, long min, long max, long *ret) {
         return 0;
 }
 
+/* "dumptool dmesg VMCORE": the log to stdout. */
+static int parse_subcommand(int argc, char **argv, struct args *a) {
+        if (argc != 3) {
+                usage(stderr);
+                return -EINVAL;
+        }
+        a->dmesg = true;
+        a->vmcore = argv[2];
+        return 0;
+}
+
 static int parse_args(int argc, char **argv, struct args *a) {
         static const struct option longopts[] = {
                 { "message-level", required_argument, NULL, 'm' },
                 { "num-threads", required_argument, NULL, 't' },
+                { "dump-dmesg", no_argument, NULL, 'D' },
                 { "progress", no_argument, NULL, 'p' },
                 { "help", no_argument, NULL, 'h' },
                 {}
@@ -115,6 +130,7 @@ static int parse_args(int argc, char **argv, struct args *a) {
                 case 'E': a->elf = true; break;
                 case 'f': a->force = true; break;
                 case 'p': a->progress = true; break;
+                case 'D': a->dmesg = true; break;
                 case 'm':
                         if (parse_number(optarg, 0, 31, &n) < 0) {
                                 fail("--message-level %s: a number from 0 to 31", optarg);
@@ -142,6 +158,10 @@ static int parse_args(int argc, char **argv, struct args *a) {
         }
         if (a->rebuild && a->flattened) {
                 fail("-R reads a flattened stream; it cannot also write one (-F)");
+                return -EINVAL;
+        }
+        if (a->dmesg && (a->flattened || a->rebuild || a->elf)) {
+                fail("--dump-dmesg writes the kernel log only; it takes no -F, -R or -E");
                 return -EINVAL;
         }
         if (argc - optind != (a->flattened || a->rebuild ? 1 : 2)) {
@@ -360,6 +380,40 @@ static int open_input(const struct args *a, struct vmcore **ret, int *tmp_fd, ch
         return vmcore_open(path, ret, why, why_len);
 }
 
+/* The kernel log: to stdout, or to FILE through FILE-incomplete. */
+static int write_dmesg(const struct args *a, struct vmcore *v) {
+        char tmp[PATH_CAP], why[256] = "";
+        _cleanup_close_ int fd = -1;
+        FILE *out = stdout;
+        long n;
+        int r = 0;
+
+        if (a->dumpfile) {
+                if ((fd = open_incomplete(a, tmp, sizeof(tmp))) < 0)
+                        return fd;
+                if (!(out = fdopen(fd, "w")))
+                        return -errno;
+                fd = -1; /* the FILE owns it now */
+        }
+        n = dmesg_write(v, out, why, sizeof(why));
+        if (fflush(out) != 0 || (a->dumpfile && fsync(fileno(out)) < 0)) {
+                r = -errno;
+                snprintf(why, sizeof(why), "writing the log: %s", strerror(errno));
+        }
+        if (a->dumpfile && fclose(out) != 0 && r == 0)
+                r = -errno;
+        if (n < 0 || r < 0) {
+                fail("%s: %s", a->vmcore, why);
+                return n < 0 ? (int)n : r;
+        }
+        if (a->dumpfile && rename(tmp, a->dumpfile) < 0) {
+                fail("rename %s to %s: %s", tmp, a->dumpfile, strerror(errno));
+                return -errno;
+        }
+        say(MSG_REPORT, "%s: %ld records of the kernel log", a->vmcore, n);
+        return 0;
+}
+
 /* A kdump-compressed input: the new level adds to the one it was saved at,
  * as in makedumpfile; its pages are read in one thread. */
 static int prepare_refilter(struct args *a, struct vmcore *v) {
@@ -408,7 +462,8 @@ int main(int argc, char **argv) {
         char why[256];
         int r;
 
-        if (parse_args(argc, argv, &a) < 0)
+        if ((argc > 1 && strcmp(argv[1], "dmesg") == 0 ? parse_subcommand(argc, argv, &a)
+                                                       : parse_args(argc, argv, &a)) < 0)
                 return EXIT_FAILED;
         if (a.rebuild)
                 return rebuild(&a) < 0 ? EXIT_FAILED : EXIT_COMPLETED;
@@ -417,6 +472,8 @@ int main(int argc, char **argv) {
                 fail("%s: %s", a.vmcore, why[0] ? why : strerror(-r));
                 return EXIT_FAILED;
         }
+        if (a.dmesg)
+                return write_dmesg(&a, v) < 0 ? EXIT_FAILED : EXIT_COMPLETED;
         if (vmcore_vmcoreinfo_problem(v) && a.dump.dump_level > DUMP_LEVEL_ZERO) {
                 warn("warning: %s: %s; dump level %d needs it, saving at level 1 (zero pages only)",
                      a.vmcore, vmcore_vmcoreinfo_problem(v), a.dump.dump_level);

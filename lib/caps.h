@@ -41,3 +41,11 @@
  * become ranges, 16 Mi of them (512 MiB of range table would be absurd). */
 #define KDUMP_MAPNR_MAX (1ull << 40)
 #define KDUMP_RANGES_MAX (16u << 20)
+
+/* The printk ring: CONFIG_LOG_BUF_SHIFT is at most 25 (32 MiB), and
+ * log_buf_len= rounds to a power of two; 1 GiB of text and 2^25
+ * descriptors are past any real kernel. */
+#define PRINTK_TEXT_MAX (1ull << 30)
+#define PRINTK_DESCS_MAX (1ull << 25)
+/* A struct in the ring, as VMCOREINFO sizes it (printk_info is 88 bytes). */
+#define PRINTK_STRUCT_MAX 4096
