@@ -371,7 +371,7 @@ CALLER_WIDTH = len(b"[      T1] ")
 
 
 def without_caller_ids(text):
-    """makedumpfile 1.7.2 predates the caller-id column (1.7.3 and later print
+    """makedumpfile 1.7.2 predates the caller-id column (1.7.9 prints
     it): drop it, and its width from the indent of continuation lines."""
     out = []
     for line in text.split(b"\n"):
