@@ -383,10 +383,17 @@ def without_caller_ids(text):
     return b"\n".join(out)
 
 
+def crash_log(suite, dump):
+    p = run([LAB, "crash", suite, dump, "log"])
+    if p.returncode:
+        raise LabError(f"crash log on {dump} failed: {p.stderr.decode().strip()[-300:]}")
+    return p.stdout
+
+
 def test_dmesg(suite):
     """--dump-dmesg on the raw vmcore and on a -d 31 dump writes what Debian's
-    makedumpfile writes, but for the caller-id column; dumptool dmesg prints
-    the same to stdout."""
+    makedumpfile writes, but for the caller-id column; so does crash's log;
+    dumptool dmesg prints the same to stdout."""
     vmcore = shared_vmcore(suite)
     d31 = fresh(f"dmesg-{suite}-d31")
     dumptool("-l", "-d", "31", vmcore, d31)
@@ -399,13 +406,15 @@ def test_dmesg(suite):
             raise LabError(f"{suite}: no caller-id column, though VMCOREINFO has OFFSET(printk_info.caller_id)")
         if without_caller_ids(a) != b:
             raise LabError(f"{suite} {os.path.basename(src)}: --dump-dmesg differs from makedumpfile's")
+        if without_caller_ids(a) != crash_log(suite, src):
+            raise LabError(f"{suite} {os.path.basename(src)}: --dump-dmesg differs from crash's log")
         if dumptool("dmesg", src).stdout != a:
             raise LabError(f"{suite}: dumptool dmesg differs from --dump-dmesg")
         if b"sysrq triggered crash" not in a.lower() and b"sysrq: trigger a crash" not in a.lower():
             raise LabError(f"{suite}: the log lacks the sysrq crash")
         lines = a.count(b"\n")
-        print(f"{suite} {os.path.basename(src)}: {lines} lines, {len(a)} bytes; makedumpfile's, "
-              f"plus the caller-id column")
+        print(f"{suite} {os.path.basename(src)}: {lines} lines, {len(a)} bytes; makedumpfile's and crash's "
+              f"log, plus the caller-id column")
         os.unlink(ours)
         os.unlink(theirs)
     os.unlink(d31)
