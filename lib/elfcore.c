@@ -4,22 +4,11 @@
 
 #include "caps.h"
 #include "elfcore.h"
+#include "unaligned.h"
 
 /* The kernel's /proc/vmcore names its VMCOREINFO note "VMCOREINFO" with
  * type 0 (include/linux/crash_core.h, VMCOREINFO_NOTE_NAME). */
 #define NOTE_VMCOREINFO_NAME "VMCOREINFO"
-
-static uint16_t le16(const uint8_t *p) {
-        return (uint16_t)(p[0] | p[1] << 8);
-}
-
-static uint32_t le32(const uint8_t *p) {
-        return (uint32_t)le16(p) | (uint32_t)le16(p + 2) << 16;
-}
-
-static uint64_t le64(const uint8_t *p) {
-        return (uint64_t)le32(p) | (uint64_t)le32(p + 4) << 32;
-}
 
 static int check_ident(const uint8_t *buf, size_t len) {
         if (len < SELFMAG || memcmp(buf, ELFMAG, SELFMAG) != 0)

@@ -293,7 +293,7 @@ int dump_elf(struct vmcore *v, const struct dump_options *o, struct output *out,
         struct elf_pass p = { .v = v, .o = o, .b = &b, .counts = &st.excluded, .st = &st, .counting = true };
         struct elf_count c = {};
         size_t notes_size;
-        uint64_t headers, segments;
+        uint64_t headers, segments, merge_gap;
         int r;
 
         if (!w || !buf || (r = cycle_buffers_init(&b)) < 0) {
@@ -303,8 +303,8 @@ int dump_elf(struct vmcore *v, const struct dump_options *o, struct output *out,
         if ((r = count_pass(&p, &c)) < 0)
                 goto done;
         st.dump_pages = c.kept + st.zero_pages;
-        w->merge_gap = merge_threshold(&c, &segments);
-        if (w->merge_gap == UINT64_MAX) {
+        merge_gap = merge_threshold(&c, &segments);
+        if (merge_gap == UINT64_MAX) {
                 r = -E2BIG;
                 goto done;
         }
@@ -312,7 +312,7 @@ int dump_elf(struct vmcore *v, const struct dump_options *o, struct output *out,
                 o->plan(c.kept, st.ram_pages, vmcore_page_size(v), o->plan_userdata);
         vmcore_notes(v, &notes_size);
         headers = sizeof(Elf64_Ehdr) + (segments + 1) * sizeof(Elf64_Phdr);
-        *w = (struct elf_writer){ .p = &p, .out = out, .merge_gap = w->merge_gap, .buf = buf,
+        *w = (struct elf_writer){ .p = &p, .out = out, .merge_gap = merge_gap, .buf = buf,
                                   .buf_offset = headers + notes_size, .phdr_offset = sizeof(Elf64_Ehdr) + sizeof(Elf64_Phdr),
                                   .progress = progress, .userdata = userdata };
         p.counts = &again;

@@ -10,6 +10,7 @@
 #include "dumper.h"
 #include "kvaddr.h"
 #include "pagefilter.h"
+#include "unaligned.h"
 
 /* struct pages read at a time; a power of two, so that a compound head (whose
  * pfn is aligned to its order) is never the last page of a batch. */
@@ -285,20 +286,6 @@ static int section_mem_map(struct pagefilter *f, uint64_t nr, uint64_t *ret) {
         return 0;
 }
 
-static uint64_t field64(const uint8_t *pg, int64_t off) {
-        uint64_t v;
-
-        memcpy(&v, pg + off, sizeof(v));
-        return v;
-}
-
-static int32_t field32(const uint8_t *pg, int64_t off) {
-        int32_t v;
-
-        memcpy(&v, pg + off, sizeof(v));
-        return v;
-}
-
 static bool flag(uint64_t flags, int64_t bit) {
         return bit != NO_VALUE && (flags >> bit) & 1;
 }
@@ -325,13 +312,13 @@ static bool is_cache(const struct page_layout *l, uint64_t flags) {
 /* A compound head's order and whether it is hugetlb, from page[1]. */
 static unsigned compound_order(const struct page_layout *l, const uint8_t *head, const uint8_t *next, uint64_t pfn,
                                bool *ret_hugetlb) {
-        int32_t mapcount = l->mapcount != NO_VALUE ? field32(head, l->mapcount) : 0;
+        int32_t mapcount = l->mapcount != NO_VALUE ? (int32_t)le32(head + l->mapcount) : 0;
         unsigned order = 0;
 
         *ret_hugetlb = false;
         if (l->hugetlb != NO_VALUE || l->pg_hugetlb != NO_VALUE) {
                 /* 6.6 on: the order is the low byte of folio->_flags_1. */
-                uint64_t flags1 = field64(next, l->flags);
+                uint64_t flags1 = le64(next + l->flags);
 
                 order = flags1 & 0xff;
                 *ret_hugetlb = l->hugetlb != NO_VALUE ? is_type(l, mapcount, l->hugetlb) : flag(flags1, l->pg_hugetlb);
@@ -351,9 +338,9 @@ static unsigned compound_order(const struct page_layout *l, const uint8_t *head,
 static enum page_class classify(const struct pagefilter *f, const uint8_t *pg, const uint8_t *next, uint64_t pfn,
                                 uint64_t *nr, struct filter_counts *c) {
         const struct page_layout *l = &f->l;
-        uint64_t flags = field64(pg, l->flags);
-        uint64_t mapping = l->mapping != NO_VALUE ? field64(pg, l->mapping) : 0;
-        int32_t mapcount = l->mapcount != NO_VALUE ? field32(pg, l->mapcount) : 0;
+        uint64_t flags = le64(pg + l->flags);
+        uint64_t mapping = l->mapping != NO_VALUE ? le64(pg + l->mapping) : 0;
+        int32_t mapcount = l->mapcount != NO_VALUE ? (int32_t)le32(pg + l->mapcount) : 0;
         bool hugetlb = false, slab = is_slab(l, flags, mapcount), anon, cache;
         unsigned order = 0;
 
@@ -361,10 +348,10 @@ static enum page_class classify(const struct pagefilter *f, const uint8_t *pg, c
                 order = compound_order(l, pg, next, pfn, &hugetlb);
         *nr = 1ull << order;
         /* A tail page: its head decided the whole folio. */
-        if (l->compound_head != NO_VALUE && (field64(pg, l->compound_head) & 1))
+        if (l->compound_head != NO_VALUE && (le64(pg + l->compound_head) & 1))
                 return PAGE_KEEP;
         if ((f->level & DUMP_LEVEL_FREE) && !slab && is_type(l, mapcount, l->buddy)) {
-                uint64_t buddy_order = field64(pg, l->private);
+                uint64_t buddy_order = le64(pg + l->private);
 
                 if (buddy_order >= (uint64_t)l->free_area_len) {
                         c->bad_buddy_order++;

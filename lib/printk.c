@@ -7,6 +7,7 @@
 #include "caps.h"
 #include "cleanup.h"
 #include "printk.h"
+#include "unaligned.h"
 
 /* The top two bits of a descriptor's state_var are its state. */
 #define DESC_FLAGS_SHIFT 62
@@ -80,34 +81,20 @@ static bool layout_ok(const struct printk_layout *l) {
                (l->caller_id < 0 || inside(l->caller_id, 4, l->info_size));
 }
 
-static uint64_t u64_at(const uint8_t *p, int64_t off) {
-        uint64_t v;
-
-        memcpy(&v, p + off, sizeof(v));
-        return v;
-}
-
-static uint32_t u32_at(const uint8_t *p, int64_t off) {
-        uint32_t v;
-
-        memcpy(&v, p + off, sizeof(v));
-        return v;
-}
-
 /* One record: skipped (0) unless committed or finalized and with text. */
 static int walk_one(const struct printk_layout *l, const struct printk_ring *ring, uint64_t id, printk_visit visit,
                     void *userdata) {
         uint64_t i = id % ring->desc_count, begin, next, state;
         const uint8_t *desc = ring->descs + i * (uint64_t)l->desc_size, *info = ring->infos + i * (uint64_t)l->info_size;
-        uint64_t sv = u64_at(desc, l->state_var + l->counter);
+        uint64_t sv = le64(desc + l->state_var + l->counter);
         struct printk_record r = {};
-        uint16_t text_len;
+        uint16_t text_len = le16(info + l->text_len);
 
         state = (sv >> DESC_FLAGS_SHIFT) & 3;
         if ((sv & DESC_ID_MASK) != id || (state != DESC_COMMITTED && state != DESC_FINALIZED))
                 return 0;
-        begin = u64_at(desc, l->text_blk_lpos + l->lpos_begin) % ring->text_size;
-        next = u64_at(desc, l->text_blk_lpos + l->lpos_next) % ring->text_size;
+        begin = le64(desc + l->text_blk_lpos + l->lpos_begin) % ring->text_size;
+        next = le64(desc + l->text_blk_lpos + l->lpos_next) % ring->text_size;
         if (begin == next)
                 return 0;       /* a data-less record */
         /* A block that wraps is stored whole at the start of the ring. */
@@ -116,21 +103,20 @@ static int walk_one(const struct printk_layout *l, const struct printk_ring *rin
         begin += sizeof(uint64_t); /* the block's descriptor id */
         if (begin > next)
                 return 0;
-        memcpy(&text_len, info + l->text_len, sizeof(text_len));
         r.text_len = next - begin < text_len ? next - begin : text_len;
         r.text = (const char *)ring->text + begin;
-        r.seq = u64_at(info, l->seq);
-        r.ts_nsec = u64_at(info, l->ts_nsec);
+        r.seq = le64(info + l->seq);
+        r.ts_nsec = le64(info + l->ts_nsec);
         r.has_caller_id = l->caller_id >= 0;
-        r.caller_id = r.has_caller_id ? u32_at(info, l->caller_id) : 0;
+        r.caller_id = r.has_caller_id ? le32(info + l->caller_id) : 0;
         return visit(&r, userdata);
 }
 
 int printk_ring_walk(const struct printk_layout *l, const struct printk_ring *ring, printk_visit visit,
                      void *userdata) {
         const uint8_t *dr = ring->prb + l->desc_ring;
-        uint64_t tail = u64_at(dr, l->tail_id + l->counter) & DESC_ID_MASK;
-        uint64_t head = u64_at(dr, l->head_id + l->counter) & DESC_ID_MASK, id;
+        uint64_t tail = le64(dr + l->tail_id + l->counter) & DESC_ID_MASK;
+        uint64_t head = le64(dr + l->head_id + l->counter) & DESC_ID_MASK, id;
         int r;
 
         if (!layout_ok(l) || ring->desc_count == 0 || (ring->desc_count & (ring->desc_count - 1)) ||
@@ -206,8 +192,8 @@ int printk_read(struct vmcore *v, struct kvaddr *k, printk_visit visit, void *us
                 snprintf(why, why_len, "the printk_ringbuffer at SYMBOL(prb) is not in this dump");
                 return r;
         }
-        count_bits = u32_at(c.prb, l.desc_ring + l.count_bits);
-        size_bits = u32_at(c.prb, l.text_data_ring + l.size_bits);
+        count_bits = le32(c.prb + l.desc_ring + l.count_bits);
+        size_bits = le32(c.prb + l.text_data_ring + l.size_bits);
         ring.desc_count = 1ull << (count_bits & 63);
         ring.text_size = 1ull << (size_bits & 63);
         if (count_bits >= 63 || size_bits >= 63 || ring.desc_count > PRINTK_DESCS_MAX || ring.text_size > PRINTK_TEXT_MAX ||
@@ -216,11 +202,11 @@ int printk_read(struct vmcore *v, struct kvaddr *k, printk_visit visit, void *us
                          (unsigned long long)count_bits, (unsigned long long)size_bits);
                 return -EBADMSG;
         }
-        if ((r = read_part(k, u64_at(c.prb, l.desc_ring + l.descs), ring.desc_count * (uint64_t)l.desc_size,
+        if ((r = read_part(k, le64(c.prb + l.desc_ring + l.descs), ring.desc_count * (uint64_t)l.desc_size,
                            "descriptors", &c.descs, why, why_len)) < 0 ||
-            (r = read_part(k, u64_at(c.prb, l.desc_ring + l.infos), ring.desc_count * (uint64_t)l.info_size,
+            (r = read_part(k, le64(c.prb + l.desc_ring + l.infos), ring.desc_count * (uint64_t)l.info_size,
                            "record infos", &c.infos, why, why_len)) < 0 ||
-            (r = read_part(k, u64_at(c.prb, l.text_data_ring + l.data), ring.text_size, "text", &c.text, why,
+            (r = read_part(k, le64(c.prb + l.text_data_ring + l.data), ring.text_size, "text", &c.text, why,
                            why_len)) < 0)
                 return r;
         ring.prb = c.prb;

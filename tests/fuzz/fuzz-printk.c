@@ -1,19 +1,8 @@
-/* Fuzz target for lib/printk's record walker and formatter: the input is a
- * ring of up to 64 descriptors and 4 KiB of text, laid out as 6.1 and 6.12
- * lay it out (their VMCOREINFO):
- *   u8 count_bits (0-6), u8 size_bits (4-12), then the printk_ringbuffer
- *   (88 bytes), the descriptors (24 each), the infos (88 each), the text. */
-#include "printk.h"
+/* Fuzz target for lib/printk's record walker and formatter, over rings of
+ * up to 64 descriptors and 4 KiB of text (the layout: printk-ring.h). */
+#include "printk-ring.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-static const struct printk_layout layout = {
-        .prb_size = 88, .desc_ring = 0, .text_data_ring = 48,
-        .count_bits = 0, .descs = 8, .infos = 16, .head_id = 24, .tail_id = 32,
-        .desc_size = 24, .state_var = 0, .text_blk_lpos = 8, .lpos_begin = 0, .lpos_next = 8,
-        .info_size = 88, .seq = 0, .ts_nsec = 8, .text_len = 16, .caller_id = 20,
-        .size_bits = 0, .data = 8, .counter = 0,
-};
 
 static int format(const struct printk_record *r, void *userdata) {
         char line[256];
@@ -25,19 +14,8 @@ static int format(const struct printk_record *r, void *userdata) {
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         struct printk_ring ring;
-        size_t need;
 
-        if (size < 2 || data[0] > 6 || data[1] < 4 || data[1] > 12)
-                return 0;
-        ring.desc_count = 1ull << data[0];
-        ring.text_size = 1ull << data[1];
-        need = 2 + 88 + ring.desc_count * (24 + 88) + ring.text_size;
-        if (size < need)
-                return 0;
-        ring.prb = data + 2;
-        ring.descs = ring.prb + 88;
-        ring.infos = ring.descs + ring.desc_count * 24;
-        ring.text = ring.infos + ring.desc_count * 88;
-        (void)printk_ring_walk(&layout, &ring, format, NULL);
+        if (packed_ring(data, size, &ring) == 0)
+                (void)printk_ring_walk(&packed_ring_layout, &ring, format, NULL);
         return 0;
 }

@@ -8,15 +8,7 @@
 #include "cleanup.h"
 #include "harness.h"
 #include "io.h"
-#include "printk.h"
-
-static const struct printk_layout layout = {
-        .prb_size = 88, .desc_ring = 0, .text_data_ring = 48,
-        .count_bits = 0, .descs = 8, .infos = 16, .head_id = 24, .tail_id = 32,
-        .desc_size = 24, .state_var = 0, .text_blk_lpos = 8, .lpos_begin = 0, .lpos_next = 8,
-        .info_size = 88, .seq = 0, .ts_nsec = 8, .text_len = 16, .caller_id = 20,
-        .size_bits = 0, .data = 8, .counter = 0,
-};
+#include "printk-ring.h"
 
 struct collected {
         char text[1024];
@@ -42,14 +34,9 @@ static void walk_seed(const char *name, struct collected *c) {
         snprintf(path, sizeof(path), "%s/printk/%s", CORPUS_DIR, name);
         ASSERT_TRUE((fd = open(path, O_RDONLY | O_CLOEXEC)) >= 0);
         ASSERT_TRUE((n = read_full(fd, buf, sizeof(buf))) > 2);
-        ring.desc_count = 1ull << buf[0];
-        ring.text_size = 1ull << buf[1];
-        ring.prb = buf + 2;
-        ring.descs = ring.prb + 88;
-        ring.infos = ring.descs + ring.desc_count * 24;
-        ring.text = ring.infos + ring.desc_count * 88;
+        ASSERT_EQ_INT(packed_ring(buf, (size_t)n, &ring), 0);
         memset(c, 0, sizeof(*c));
-        ASSERT_EQ_INT(printk_ring_walk(&layout, &ring, collect, c), 0);
+        ASSERT_EQ_INT(printk_ring_walk(&packed_ring_layout, &ring, collect, c), 0);
 }
 
 TEST(format_as_makedumpfile) {
