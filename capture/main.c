@@ -14,7 +14,9 @@
 #include <unistd.h>
 
 #include "cleanup.h"
+#include "crashreport.h"
 #include "dmesg.h"
+#include "info.h"
 #include "dumper.h"
 #include "flattened.h"
 #include "io.h"
@@ -34,6 +36,8 @@ struct args {
         bool rebuild;
         bool elf;
         bool dmesg;             /* --dump-dmesg VMCORE FILE, or dmesg VMCORE (to stdout) */
+        bool info;              /* info VMCORE [--json] */
+        bool json;
         bool force;
         bool progress;
         const char *vmcore;
@@ -49,6 +53,7 @@ struct progress {
 DEFINE_CLEANUP_FUNC(struct vmcore, vmcore_free);
 DEFINE_CLEANUP_FUNC(struct output, output_free);
 DEFINE_CLEANUP_FUNC(struct pagefilter, pagefilter_free);
+DEFINE_CLEANUP_FUNC(struct crash_report, crash_report_free);
 
 /* makedumpfile's --message-level bits (makedumpfile.h ML_PRINT_*). */
 #define MSG_PROGRESS 0x01
@@ -82,6 +87,7 @@ static void usage(FILE *f) {
                    "       dumptool -F [-c|-l|-z] [-d LEVEL] VMCORE > STREAM\n"
                    "       dumptool -R DUMPFILE < STREAM\n"
                    "       dumptool --dump-dmesg VMCORE LOGFILE | dumptool dmesg VMCORE\n"
+                   "       dumptool info [--json] VMCORE\n"
                    "See dumptool(8).\n");
 }
 
@@ -97,15 +103,26 @@ static int parse_number(const char *s, long min, long max, long *ret) {
         return 0;
 }
 
-/* "dumptool dmesg VMCORE": the log to stdout. */
+/* "dumptool dmesg VMCORE": the log to stdout; "dumptool info [--json]
+ * VMCORE": the report. */
 static int parse_subcommand(int argc, char **argv, struct args *a) {
-        if (argc != 3) {
+        bool info = strcmp(argv[1], "info") == 0;
+        int at = 2;
+
+        if (info && argc > at && strcmp(argv[at], "--json") == 0)
+                a->json = true, at++;
+        if (argc != at + 1) {
                 usage(stderr);
                 return -EINVAL;
         }
-        a->dmesg = true;
-        a->vmcore = argv[2];
+        a->dmesg = !info;
+        a->info = info;
+        a->vmcore = argv[at];
         return 0;
+}
+
+static bool is_subcommand(int argc, char **argv) {
+        return argc > 1 && (strcmp(argv[1], "dmesg") == 0 || strcmp(argv[1], "info") == 0);
 }
 
 static int parse_args(int argc, char **argv, struct args *a) {
@@ -268,6 +285,29 @@ static char *dir_of(const char *path, char *buf, size_t len) {
         return buf;
 }
 
+/* The kernel log and crash.json go beside the dump before its first page:
+ * if the dump then fails, runs out of time or of room, why the machine
+ * died is already on disk. Failing to save them stops nothing. */
+static void save_report(const struct args *a, struct vmcore *v, const char *dir) {
+        _cleanup_(crash_report_freep) struct crash_report *r = NULL;
+        _cleanup_close_ int dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        char why[PATH_CAP + 64] = "", hex[65] = "";
+        int e;
+
+        if (dirfd < 0 || (e = crash_report_new(v, &r)) < 0 || (e = crash_report_save(r, dirfd, why, sizeof(why))) < 0) {
+                warn("warning: %s: the kernel log and crash.json were not saved: %s", dir,
+                     why[0] ? why : strerror(dirfd < 0 ? errno : -e));
+                return;
+        }
+        if (!r->log)
+                warn("warning: %s: %s; crash.json says what is known without it", a->vmcore, r->log_problem);
+        if (r->signature)
+                signature_hex(r->signature, hex);
+        say(MSG_COMMON, "%s: %s%s%.12s; %s/crash.json", a->vmcore,
+            crash_report_reason(r) ? crash_report_reason(r) : "no panic message in the log",
+            hex[0] ? ", signature " : "", hex, dir);
+}
+
 static int dump(const struct args *a, struct vmcore *v) {
         char tmp[PATH_CAP], dir[PATH_CAP];
         _cleanup_close_ int fd = -1;
@@ -281,6 +321,7 @@ static int dump(const struct args *a, struct vmcore *v) {
         if (a->flattened) {
                 r = output_new_flattened(STDOUT_FILENO, &out);
         } else {
+                save_report(a, v, dir_of(a->dumpfile, dir, sizeof(dir)));
                 opts.plan = check_space;
                 opts.plan_userdata = dir_of(a->dumpfile, dir, sizeof(dir));
                 fd = open_incomplete(a, tmp, sizeof(tmp));
@@ -462,8 +503,7 @@ int main(int argc, char **argv) {
         char why[256];
         int r;
 
-        if ((argc > 1 && strcmp(argv[1], "dmesg") == 0 ? parse_subcommand(argc, argv, &a)
-                                                       : parse_args(argc, argv, &a)) < 0)
+        if ((is_subcommand(argc, argv) ? parse_subcommand(argc, argv, &a) : parse_args(argc, argv, &a)) < 0)
                 return EXIT_FAILED;
         if (a.rebuild)
                 return rebuild(&a) < 0 ? EXIT_FAILED : EXIT_COMPLETED;
@@ -474,6 +514,13 @@ int main(int argc, char **argv) {
         }
         if (a.dmesg)
                 return write_dmesg(&a, v) < 0 ? EXIT_FAILED : EXIT_COMPLETED;
+        if (a.info) {
+                r = info_print(v, a.vmcore, unflattened >= 0 ? "flattened" : vmcore_is_kdump(v) ? "kdump-compressed" : "elf",
+                               a.json, why, sizeof(why));
+                if (r < 0)
+                        fail("%s: %s", a.vmcore, why);
+                return r < 0 ? EXIT_FAILED : EXIT_COMPLETED;
+        }
         if (vmcore_vmcoreinfo_problem(v) && a.dump.dump_level > DUMP_LEVEL_ZERO) {
                 warn("warning: %s: %s; dump level %d needs it, saving at level 1 (zero pages only)",
                      a.vmcore, vmcore_vmcoreinfo_problem(v), a.dump.dump_level);

@@ -49,3 +49,19 @@
 #define PRINTK_DESCS_MAX (1ull << 25)
 /* A struct in the ring, as VMCOREINFO sizes it (printk_info is 88 bytes). */
 #define PRINTK_STRUCT_MAX 4096
+
+/* The crash signature: a log of more than 64 MiB is read from its end (the
+ * panic is there); a line longer than 1 KiB is cut where the signature keeps
+ * it; a frame's name (KSYM_NAME_LEN is 512 since 6.1) and a module's name
+ * (MODULE_NAME_LEN is 56) past these are no frame. */
+#define SIGNATURE_LOG_MAX (64u << 20)
+#define LOG_LINE_PARSE_MAX 1024
+#define FRAME_NAME_MAX 512
+#define MODULE_NAME_FIELD_MAX 64
+
+/* kallsyms through VMCOREINFO: Debian's kernels have about 200,000 symbols
+ * and 2 MiB of compressed names; a table past these caps is damaged. */
+#define KALLSYMS_SYMS_MAX (1u << 22)
+#define KALLSYMS_NAMES_MAX (64u << 20)
+/* struct module list entries walked from &modules. */
+#define MODULES_MAX 8192

@@ -458,6 +458,10 @@ int vmcore_kdump_level(const struct vmcore *v) {
         return v->kdump ? kdump_reader_info(v->kdump)->dump_level : 0;
 }
 
+uint32_t vmcore_kdump_status(const struct vmcore *v) {
+        return v->kdump ? kdump_reader_info(v->kdump)->status : 0;
+}
+
 const char *vmcore_utsname(const struct vmcore *v, int field) {
         return v->kdump && field >= 0 && field < 6 ? kdump_reader_info(v->kdump)->utsname[field] : NULL;
 }

@@ -73,6 +73,8 @@ int vmcore_read_paddr(struct vmcore *v, uint64_t paddr, void *buf, size_t len);
  * Pages of a kdump input are read in one thread only. */
 bool vmcore_is_kdump(const struct vmcore *v);
 int vmcore_kdump_level(const struct vmcore *v);
+/* The kdump header's status word (compression and incomplete bits), 0 for ELF. */
+uint32_t vmcore_kdump_status(const struct vmcore *v);
 const char *vmcore_utsname(const struct vmcore *v, int field);
 
 /* Reads len bytes at a kernel virtual address inside the kernel image or
