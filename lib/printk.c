@@ -6,6 +6,7 @@
 
 #include "caps.h"
 #include "cleanup.h"
+#include "logbuf.h"
 #include "printk.h"
 #include "unaligned.h"
 
@@ -174,10 +175,9 @@ int printk_read(struct vmcore *v, struct kvaddr *k, printk_visit visit, void *us
                 snprintf(why, why_len, "no usable VMCOREINFO, so the kernel log cannot be found");
                 return -ENOENT;
         }
-        if (vmcoreinfo_symbol(vi, "prb", &prb) < 0) {
-                snprintf(why, why_len, "VMCOREINFO has no SYMBOL(prb): a kernel before 5.10, whose log_buf is not read yet");
-                return -ENOENT;
-        }
+        /* Kernels before 5.10 keep the log in log_buf. */
+        if (vmcoreinfo_symbol(vi, "prb", &prb) < 0)
+                return logbuf_read(v, k, visit, userdata, why, why_len);
         if (printk_layout_init(vi, &l, missing, sizeof(missing)) < 0) {
                 snprintf(why, why_len, "VMCOREINFO lacks %s", missing);
                 return -ENOENT;

@@ -40,7 +40,7 @@ struct printk_ring {
 typedef int (*printk_visit)(const struct printk_record *r, void *userdata);
 
 /* Fills l from VMCOREINFO. Returns 0, or -ENOENT naming the missing entries
- * in missing (this covers kernels before 5.10, whose log_buf is not read). */
+ * in missing. Kernels before 5.10 have no ring: see lib/logbuf. */
 int printk_layout_init(const struct vmcoreinfo *vi, struct printk_layout *l, char *missing, size_t missing_len);
 
 /* Walks the finalized and committed records of ring from tail to head, as

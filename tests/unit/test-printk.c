@@ -1,6 +1,7 @@
 /* lib/printk's walker and makedumpfile's line format, on the rings in the
  * printk fuzz corpus (made by hand: records with caller ids, an embedded
  * newline, bytes above 0x7f, a block that wraps). */
+#include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <unistd.h>
@@ -8,6 +9,7 @@
 #include "cleanup.h"
 #include "harness.h"
 #include "io.h"
+#include "logbuf.h"
 #include "printk-ring.h"
 
 struct collected {
@@ -67,4 +69,41 @@ TEST(line_without_caller_id) {
         ASSERT_EQ_U64(printk_format(&r, out, sizeof(out)), strlen("[    8.843495] hello\n"));
         out[strlen("[    8.843495] hello\n")] = 0;
         ASSERT_STREQ(out, "[    8.843495] hello\n");
+}
+
+/* A pre-5.10 log_buf whose oldest record sits near the end: after it, a
+ * zero length sends the walk to index 0 (log_next() in kernel/printk). */
+static int collect_text(const struct printk_record *r, void *userdata) {
+        char *out = userdata;
+        size_t at = strlen(out);
+
+        snprintf(out + at, 256 - at, "%.*s|%llu|%u;", (int)r->text_len, r->text, (unsigned long long)r->ts_nsec,
+                 r->caller_id);
+        return 0;
+}
+
+static size_t put_record(uint8_t *at, uint64_t ts, const char *text, uint32_t caller) {
+        size_t n = (24 + strlen(text) + 7) / 8 * 8;
+
+        memset(at, 0, n);
+        memcpy(at, &ts, 8);
+        at[8] = (uint8_t)n;
+        at[10] = (uint8_t)strlen(text);
+        memcpy(at + 16, &caller, 4);
+        memcpy(at + 24, text, strlen(text));
+        return n;
+}
+
+TEST(logbuf_wraps) {
+        static const struct logbuf_layout l = { .record_size = 24, .ts_nsec = 0, .len = 8, .text_len = 10, .caller_id = 16 };
+        uint8_t buf[256] = { 0 };
+        char out[256] = "";
+        size_t second = put_record(buf, 7, "after", 2);
+
+        put_record(buf + 200, 5, "before", 1);
+        ASSERT_EQ_INT(logbuf_walk(&l, buf, sizeof(buf), 200, (uint32_t)second, collect_text, out), 0);
+        ASSERT_STREQ(out, "before|5|1;after|7|2;");
+        /* a record claiming to run past the buffer */
+        buf[8] = 250;
+        ASSERT_EQ_INT(logbuf_walk(&l, buf, sizeof(buf), 0, 8, collect_text, out), -EBADMSG);
 }
