@@ -198,6 +198,8 @@ static int read_trace(struct signature *s, const struct line *lines, long n, lon
 
                 while (skip < l->len && l->text[skip] == ' ')
                         skip++;
+                if (skip == l->len)
+                        continue;
                 if (skip == 0) {
                         if (is_register_line(l))
                                 continue;
