@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """dumptool on the lab's real vmcores (meson test --suite e2e).
 
-  test-dumptool.py kdump SUITE | parity | filter | flattened | bad-input"""
+  test-dumptool.py kdump SUITE | parity | filter | flattened | bad-input | signature SUITE | degraded SUITE ..."""
 
 import json
 import os
@@ -14,7 +14,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from kdlab import check, kernels  # noqa: E402
 from kdlab.check import elf_segments  # noqa: E402
 from kdlab.guest import RunConfig, crash_cycle  # noqa: E402
-from kdlab.kdumpfile import KdumpFile, vmcore_pages  # noqa: E402
+from kdlab.kdumpfile import KdumpFile, drop_pages, vmcore_pages  # noqa: E402
 from kdlab.util import LabError, test_main  # noqa: E402
 
 LAB = os.path.join(os.path.dirname(os.path.abspath(__file__)), "lab")
@@ -361,9 +361,10 @@ def test_capture(suite):
 
 
 def errors_of(p):
-    """dumptool's stderr without the note on space, which precedes any dump."""
+    """dumptool's stderr without the notes that precede any dump: the space
+    it needs, and the reason the kernel died (crash.json)."""
     return [line for line in p.stderr.decode().splitlines()
-            if "the dump keeps" not in line and "may be too small" not in line]
+            if "the dump keeps" not in line and "may be too small" not in line and not line.endswith("crash.json")]
 
 
 CALLER_ID = re.compile(rb"^(\[ *\d+\.\d{6}\] )\[ *[TC]\d+\] ")
@@ -438,6 +439,10 @@ def test_disk_full():
                 raise LabError(f"{' '.join(args)}: expected one line naming the full disk, got {err!r}")
             if os.path.exists(out) or not os.path.exists(out + "-incomplete"):
                 raise LabError(f"{' '.join(args)}: {os.listdir(mnt)} after a full disk; want only dump-incomplete")
+            # Written before the dump, so saved though the dump was not.
+            saved = json.load(open(os.path.join(mnt, "crash.json")))
+            if saved["panic"] != "sysrq triggered crash" or not os.path.getsize(os.path.join(mnt, "vmcore-dmesg.txt")):
+                raise LabError(f"{' '.join(args)}: crash.json and vmcore-dmesg.txt were not saved before the dump")
             kd = KdumpFile(out + "-incomplete")
             kd.f.close()
             if not kd.status & 0x8:
@@ -446,6 +451,113 @@ def test_disk_full():
             os.unlink(out + "-incomplete")
     finally:
         subprocess.run(["umount", "-l", mnt])
+
+
+# Each crash kind of the lab, and what its panic line must say.
+CRASH_KINDS = {
+    "sysrq": r"^sysrq triggered crash$",
+    "kill-init": r"^Attempted to kill init! exitcode=0x[0-9a-f]+$",
+    "oom": r"^Out of memory",
+    "nmi": r"NMI: Not continuing",
+}
+
+
+def kind_vmcore(suite, kind, mem, hostname):
+    """A raw vmcore of one crash kind, made once per build directory."""
+    d = os.path.join(RUNS, f"kind-{suite}-{kind}-{mem}-{hostname}")
+    p = subprocess.run([LAB, "vmcore", suite, "--dir", d, "--crash", kind, "--mem", str(mem), "--hostname", hostname,
+                        "--anon-mb", "64", "--zero-mb", "16", "--tmpfs-mb", "32", "--file-mb", "16"],
+                       stdout=subprocess.PIPE)
+    if p.returncode:
+        raise LabError(f"no {suite} {kind} vmcore")
+    return p.stdout.decode().strip()
+
+
+def saved_report(vmcore, name):
+    """dumptool -d 31 into a fresh directory: crash.json and vmcore-dmesg.txt
+    beside the dump; both must equal what info and dmesg say."""
+    d = os.path.join(WORK, name)
+    subprocess.run(["rm", "-rf", d], check=True)
+    os.makedirs(d)
+    dumptool("-z", "-d", "31", vmcore, os.path.join(d, "vmcore"))
+    saved = json.load(open(os.path.join(d, "crash.json")))
+    info = json.loads(dumptool("info", "--json", vmcore).stdout)
+    if info["crash"] != saved:
+        raise LabError(f"{name}: crash.json differs from dumptool info --json's crash part")
+    if open(os.path.join(d, "vmcore-dmesg.txt"), "rb").read() != dumptool("dmesg", vmcore).stdout:
+        raise LabError(f"{name}: vmcore-dmesg.txt differs from dumptool dmesg")
+    sizes = (os.path.getsize(os.path.join(d, "vmcore-dmesg.txt")), os.path.getsize(os.path.join(d, "crash.json")))
+    subprocess.run(["rm", "-rf", d], check=True)
+    return saved, sizes
+
+
+def test_signature(suite):
+    """Four crash kinds give four signatures, each with the right reason;
+    the same kind on a guest with other memory and another host name gives
+    the same signature."""
+    seen = {}
+    for kind, reason in CRASH_KINDS.items():
+        c, sizes = saved_report(kind_vmcore(suite, kind, 768, "kd-a"), f"sig-{suite}-{kind}")
+        if not c["panic"] or not re.search(reason, c["panic"]):
+            raise LabError(f"{suite} {kind}: panic {c['panic']!r} does not match {reason!r}")
+        if c["hostname"] != "kd-a" or not c["release"] or len(c["frames"]) < 3 or not c["rip"]:
+            raise LabError(f"{suite} {kind}: incomplete crash.json: {c}")
+        if c["signature"] in seen:
+            raise LabError(f"{suite}: {kind} and {seen[c['signature']]} have one signature {c['signature']}")
+        seen[c["signature"]] = kind
+        print(f"{suite} {kind}: {c['reason']!r} rip {c['rip']} ({c['rip_source']}); frames {' '.join(c['frames'])}; "
+              f"signature {c['signature']}; vmcore-dmesg.txt {sizes[0]} bytes, crash.json {sizes[1]} bytes")
+    for kind in ("kill-init", "sysrq"):
+        a, _ = saved_report(kind_vmcore(suite, kind, 768, "kd-a"), f"sig-{suite}-{kind}-a")
+        b, _ = saved_report(kind_vmcore(suite, kind, 1024, "kd-b"), f"sig-{suite}-{kind}-b")
+        if b["hostname"] != "kd-b" or a["crash_time"] == b["crash_time"]:
+            raise LabError(f"{suite} {kind}: the second run is not another host and boot: {b}")
+        if a["signature"] != b["signature"]:
+            raise LabError(f"{suite} {kind}: 768 MiB on kd-a and 1024 MiB on kd-b differ: "
+                           f"{a['signature']} {a['frames']} vs {b['signature']} {b['frames']}")
+        print(f"{suite} {kind}: the same signature on kd-a (768 MiB) and kd-b (1024 MiB): {a['signature']}")
+
+
+def log_text_pfns(suite, vmcore):
+    """The pfns of the printk ring's text, as crash finds them with the
+    debug vmlinux (not through dumptool's own code)."""
+    out = subprocess.run([LAB, "crash", suite, vmcore, "p/x prb->text_data_ring.data",
+                          "p prb->text_data_ring.size_bits"], stdout=subprocess.PIPE, check=True).stdout.decode()
+    data = int(re.search(r"= (0x[0-9a-f]+)", out).group(1), 16)
+    bits = int(re.findall(r"= (\d+)", out)[-1])
+    pages = [data + i for i in range(0, 1 << bits, 4096)]
+    out = subprocess.run([LAB, "crash", suite, vmcore, *[f"vtop {a:#x}" for a in pages]],
+                         stdout=subprocess.PIPE, check=True).stdout.decode()
+    phys = re.findall(r"^[0-9a-f]{16}\s+([0-9a-f]+)\s*$", out, re.M)
+    if len(phys) != len(pages):
+        raise LabError(f"crash's vtop gave {len(phys)} addresses for {len(pages)} pages:\n{out[-2000:]}")
+    return [int(p, 16) // 4096 for p in phys]
+
+
+def test_degraded(suite):
+    """A -d 31 dump with the log's text pages left out by hand: dmesg fails
+    with one line; info and crash.json still say what they can."""
+    vmcore = shared_vmcore(suite)
+    full, degraded = fresh(f"degraded-{suite}.full"), fresh(f"degraded-{suite}")
+    dumptool("-c", "-d", "31", vmcore, full)
+    dropped = drop_pages(full, degraded, log_text_pfns(suite, vmcore))
+    if not dropped:
+        raise LabError(f"{suite}: none of the log's pages were in the -d 31 dump")
+    p = dumptool("dmesg", degraded, expect=1)
+    err = p.stderr.decode().strip()
+    if len(err.splitlines()) != 1 or "text" not in err or "not in this dump" not in err:
+        raise LabError(f"{suite}: dmesg on a dump without the log: expected one line naming it, got {err!r}")
+    info = json.loads(dumptool("info", "--json", degraded).stdout)
+    c = info["crash"]
+    if info["crash_needs"]["log"] or not c["log_problem"] or not c["release"] or info["pages"]["dumped"] == 0:
+        raise LabError(f"{suite}: info on the degraded dump: {info}")
+    text = dumptool("info", degraded).stdout.decode()
+    if "release:" not in text or "not in this dump" not in text:
+        raise LabError(f"{suite}: info's text on the degraded dump lacks the release or the log's problem:\n{text}")
+    print(f"{suite}: {dropped} text pages left out; dmesg says {err!r}; info still reports release {c['release']}, "
+          f"{info['pages']['dumped']} dumped pages, kernel image {info['crash_needs']['kernel_image_pages']} pages")
+    os.unlink(full)
+    os.unlink(degraded)
 
 
 def expect_error(path, *words):
@@ -511,5 +623,6 @@ def test_bad_input():
 
 
 if __name__ == "__main__":
-    sys.exit(test_main({"kdump": test_kdump, "elf": test_elf, "convert": test_convert, "capture": test_capture, "dmesg": test_dmesg, "parity": test_parity, "filter": test_filter,
+    sys.exit(test_main({"kdump": test_kdump, "elf": test_elf, "convert": test_convert, "capture": test_capture, "dmesg": test_dmesg,
+                                "signature": test_signature, "degraded": test_degraded, "parity": test_parity, "filter": test_filter,
                                 "flattened": test_flattened, "disk-full": test_disk_full, "bad-input": test_bad_input}, sys.argv))

@@ -68,3 +68,26 @@ def vmcore_pages(path, page_size=4096):
                 return f.read(page_size)
         return None
     return read
+
+
+def drop_pages(src, dst, drop):
+    """Copies the kdump file src to dst with the pfns in drop left out, as
+    if the dump level had excluded them: their second-bitmap bits cleared
+    and their descriptors removed. Page data stays where it is (descriptors
+    hold absolute offsets), so the rest of the file is unchanged."""
+    k = KdumpFile(src)
+    kept = list(k.dumpable())
+    k.f.seek(k.desc_offset)
+    descs = k.f.read(24 * len(kept))
+    k.f.close()
+    drop = set(drop) & set(kept)
+    bitmap2 = bytearray(k.bitmap2)
+    for pfn in drop:
+        bitmap2[pfn // 8] &= ~(1 << pfn % 8) & 0xff
+    new = b"".join(descs[24 * n:24 * n + 24] for n, pfn in enumerate(kept) if pfn not in drop)
+    with open(src, "rb") as f, open(dst, "wb") as out:
+        out.write(f.read())
+        out.seek(k.desc_offset - len(bitmap2))
+        out.write(bitmap2)
+        out.write(new + bytes(24 * len(drop)))
+    return len(drop)
