@@ -113,8 +113,8 @@ static int scan(const char *text, size_t len, struct line **ret_lines, long *ret
                         m->panic = n, m->trace_after = -1;
                 else if (is_header(&l))
                         mark_header(m, n, &l, &last_header);
-                else if (starts(&l, "RIP: 0010:"))
-                        m->rip = n;
+                else if (starts(&l, "RIP: 0010:") && m->panic < 0)
+                        m->rip = n;     /* after the panic line: an NMI's interrupted context */
                 else if (starts(&l, "CPU: ") && memmem(l.text, l.len, "PID: ", 5))
                         m->cpu = n;
                 else if (starts(&l, "Modules linked in:"))

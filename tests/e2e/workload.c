@@ -224,6 +224,23 @@ static int parse_mb(const char *s, unsigned long *ret) {
         return 0;
 }
 
+/* --eat-memory: touch anonymous memory until the OOM killer comes, which
+ * with vm.panic_on_oom=1 panics the kernel. Never returns. */
+static _Noreturn void eat_memory(void) {
+        const size_t chunk = 4u << 20;
+
+        for (;;) {
+                char *p = mmap(NULL, chunk, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+
+                if (p == MAP_FAILED) {
+                        sleep(1);
+                        continue;
+                }
+                for (size_t i = 0; i < chunk; i += PAGE_SIZE_LAB)
+                        p[i] = 1;
+        }
+}
+
 static int parse_args(int argc, char **argv, struct options *o) {
         static const struct option longopts[] = {
                 { "anon-mb", required_argument, NULL, 'a' },
@@ -231,6 +248,7 @@ static int parse_args(int argc, char **argv, struct options *o) {
                 { "tmpfs-mb", required_argument, NULL, 't' },
                 { "tmpfs-dir", required_argument, NULL, 'd' },
                 { "file-cache", required_argument, NULL, 'f' },
+                { "eat-memory", no_argument, NULL, 'e' },
                 {}
         };
         int c, r = 0;
@@ -242,6 +260,7 @@ static int parse_args(int argc, char **argv, struct options *o) {
                 case 't': r = parse_mb(optarg, &o->tmpfs_mb); break;
                 case 'd': o->tmpfs_dir = optarg; break;
                 case 'f': o->file_cache = optarg; break;
+                case 'e': eat_memory();
                 default: r = -EINVAL;
                 }
         }
@@ -256,7 +275,8 @@ int main(int argc, char **argv) {
         int r;
 
         if (parse_args(argc, argv, &o) < 0) {
-                fprintf(stderr, "usage: workload --anon-mb N --zero-mb N --tmpfs-mb N --tmpfs-dir DIR [--file-cache PATH]\n");
+                fprintf(stderr, "usage: workload --anon-mb N --zero-mb N --tmpfs-mb N --tmpfs-dir DIR [--file-cache PATH]\n"
+                                "       workload --eat-memory\n");
                 return 2;
         }
         r = start_holder(&o);

@@ -80,6 +80,29 @@ static const char oops_612[] =
         "[   20.1] [   T200] Kernel panic - not syncing: Fatal exception\n"
         "[   20.1] [   T200] Kernel Offset: 0x3a000000 from 0xffffffff81000000\n";
 
+/* 6.12, an unknown NMI with kernel.unknown_nmi_panic=1: the RIP: line
+ * after the panic is the interrupted context's, which varies run to run. */
+static const char nmi_612[] =
+        "[    6.078597] [      C0] Uhhuh. NMI received for unknown reason 21 on CPU 0.\n"
+        "[    6.080505] [      C0] Kernel panic - not syncing: NMI: Not continuing\n"
+        "[    6.080805] [      C0] CPU: 0 UID: 0 PID: 0 Comm: swapper/0 Kdump: loaded Not tainted 6.12.117+deb13-cloud-amd64 #1\n"
+        "[    6.081944] [      C0] Call Trace:\n"
+        "[    6.082487] [      C0]  <NMI>\n"
+        "[    6.082798] [      C0]  dump_stack_lvl+0x5d/0x80\n"
+        "[    6.083484] [      C0]  panic+0x118/0x2db\n"
+        "[    6.083501] [      C0]  ? _printk+0x6c/0x87\n"
+        "[    6.083516] [      C0]  nmi_panic.cold+0xc/0xc\n"
+        "[    6.083533] [      C0]  unknown_nmi_error+0x77/0xa0\n"
+        "[    6.083548] [      C0]  exc_nmi+0x125/0x1a0\n"
+        "[    6.083558] [      C0]  end_repeat_nmi+0xf/0x53\n"
+        "[    6.083653] [      C0] RIP: 0010:pv_native_safe_halt+0xf/0x20\n"
+        "[    6.083998] [      C0] RSP: 0018:ffffffffb8a03e88 EFLAGS: 00000216\n"
+        "[    6.084539] [      C0]  ? pv_native_safe_halt+0xf/0x20\n"
+        "[    6.084567] [      C0]  </NMI>\n"
+        "[    6.084578] [      C0]  <TASK>\n"
+        "[    6.084582] [      C0]  default_idle+0x9/0x20\n"
+        "[    6.084745] [      C0]  </TASK>\n";
+
 static struct signature *parse(const char *log) {
         struct signature *s;
 
@@ -142,6 +165,19 @@ TEST(oops_in_module) {
         ASSERT_STREQ(s->taint, "GOE");
         ASSERT_STREQ(s->modules, "kdlab_crash(OE+) virtio_blk [last unloaded: foo]");
         ASSERT_STREQ(s->reason, "BUG: kernel NULL pointer dereference, address: N | Fatal exception");
+        signature_free(s);
+}
+
+TEST(nmi_ends_at_the_interrupted_context) {
+        struct signature *s = parse(nmi_612);
+
+        ASSERT_STREQ(s->panic, "NMI: Not continuing");
+        ASSERT_TRUE(s->rip == NULL);
+        ASSERT_EQ_INT(s->n_frames, 3);
+        ASSERT_STREQ(s->frames[0], "unknown_nmi_error");
+        ASSERT_STREQ(s->frames[2], "end_repeat_nmi");
+        ASSERT_EQ_INT(s->pid, 0);
+        ASSERT_STREQ(s->comm, "swapper/0");
         signature_free(s);
 }
 

@@ -4,6 +4,7 @@
 . /etc/kdlab.env
 mount_basics
 say "stage=first release=$(uname -r)"
+hostname "$HOSTNAME_LAB" || fail "hostname $HOSTNAME_LAB"
 load_modules
 mkdir -p /mnt/tmpfs /mnt/data
 mount -t tmpfs -o size=90% tmpfs /mnt/tmpfs || fail "mount tmpfs"
@@ -21,6 +22,21 @@ say "kexec-loaded"
 say "crashing how=$CRASH"
 case "$CRASH" in
 sysrq) sh -c 'echo c > /proc/sysrq-trigger' ;;
+kill-init)
+        # This script is PID 1: its exit panics "Attempted to kill init!".
+        exit 0
+        ;;
+oom)
+        echo 1 > /proc/sys/vm/panic_on_oom || fail "vm.panic_on_oom"
+        /workload --eat-memory
+        ;;
+nmi)
+        # The host sends an NMI from the QEMU monitor when it sees this line;
+        # no handler claims it, so unknown_nmi_panic panics.
+        echo 1 > /proc/sys/kernel/unknown_nmi_panic || fail "kernel.unknown_nmi_panic"
+        say "nmi-please"
+        sleep 60
+        ;;
 *) fail "unknown crash kind $CRASH" ;;
 esac
 sleep 10

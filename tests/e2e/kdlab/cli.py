@@ -31,7 +31,8 @@ def _run_config(a):
     return RunConfig(mem_mb=a.mem, crashkernel=a.crashkernel, mode=a.mode, programs=a.program,
                      capture_cmd=a.capture_cmd, net=a.net, target_disk_mb=a.target_disk_mb,
                      timeout=a.timeout, workload=_workload(a.workload), crash=a.crash,
-                     anon_mb=a.anon_mb, zero_mb=a.zero_mb, tmpfs_mb=a.tmpfs_mb, file_mb=a.file_mb)
+                     anon_mb=a.anon_mb, zero_mb=a.zero_mb, tmpfs_mb=a.tmpfs_mb, file_mb=a.file_mb,
+                     hostname=a.hostname)
 
 
 def cmd_run(a):
@@ -48,7 +49,9 @@ def cmd_vmcore(a):
     with open(os.path.join(a.dir, ".lock"), "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         result = read_json(os.path.join(a.dir, "result.json"))
-        if not (result and result.get("kernel") == k.release and os.path.exists(result.get("vmcore", ""))):
+        same = result and all(result.get(key) == want for key, want in (
+            ("kernel", k.release), ("crash", a.crash), ("hostname", a.hostname), ("mem_mb", a.mem)))
+        if not (same and os.path.exists(result.get("vmcore", ""))):
             a.mode, a.program, a.capture_cmd, a.net, a.target_disk_mb = "raw", [], "", False, 0
             result = crash_cycle(k, _run_config(a), a.dir)
         else:
@@ -92,7 +95,9 @@ def _add_run_options(p):
     p.add_argument("--crashkernel", default="256M", help="crashkernel= of the first kernel (default 256M)")
     p.add_argument("--timeout", type=int, default=600, help="seconds before the guest is killed")
     p.add_argument("--workload", help="the static workload binary (default: build/tests/e2e/workload)")
-    p.add_argument("--crash", default="sysrq", help="how the first kernel crashes (sysrq)")
+    p.add_argument("--crash", default="sysrq", choices=["sysrq", "kill-init", "oom", "nmi"],
+                   help="how the first kernel crashes (default sysrq)")
+    p.add_argument("--hostname", default="kdlab", help="the first kernel's host name (default kdlab)")
     p.add_argument("--anon-mb", type=int, default=192)
     p.add_argument("--zero-mb", type=int, default=64)
     p.add_argument("--tmpfs-mb", type=int, default=128)

@@ -26,7 +26,8 @@ class RunConfig:
         self.zero_mb = 64
         self.tmpfs_mb = 128
         self.file_mb = 64
-        self.crash = "sysrq"
+        self.crash = "sysrq"          # sysrq | kill-init | oom | nmi
+        self.hostname = "kdlab"
         self.mode = "raw"             # raw | program
         self.programs = []            # static binaries copied into the capture initrd
         self.capture_cmd = ""         # what the capture /init runs in program mode
@@ -84,7 +85,8 @@ def _stage1_initrd(k, cfg, work, modules, capture_img):
     modules.install(["virtio_pci", "virtio_blk"], root)
     initrd.write_file(root, "/etc/kdlab.env", _env_file({
         "CAPTURE_CMDLINE": _capture_cmdline(cfg), "ANON_MB": cfg.anon_mb, "ZERO_MB": cfg.zero_mb,
-        "TMPFS_MB": cfg.tmpfs_mb, "DATA_DISK": int(cfg.file_mb > 0), "CRASH": cfg.crash}))
+        "TMPFS_MB": cfg.tmpfs_mb, "DATA_DISK": int(cfg.file_mb > 0), "CRASH": cfg.crash,
+        "HOSTNAME_LAB": cfg.hostname}))
     image = os.path.join(work, "stage1.img")
     initrd.pack(root, image)
     return image
@@ -165,10 +167,11 @@ def crash_cycle(k, cfg, outdir):
         guest.add_user_net()
     console = os.path.join(outdir, "console.log")
     with Timer() as t:
-        guest.run(console, cfg.timeout)
+        guest.run(console, cfg.timeout, nmi_on="KDLAB: nmi-please" if cfg.crash == "nmi" else None)
     with open(console, errors="replace") as f:
         facts, manifest, failure = parse_console(f.read())
     result = {"kernel": k.release, "suite": k.suite, "seconds": round(t.seconds, 1), "facts": facts,
+              "crash": cfg.crash, "hostname": cfg.hostname, "mem_mb": cfg.mem_mb,
               "manifest": manifest, "console": console, "stage1_initrd_bytes": os.path.getsize(stage1),
               "capture_initrd_bytes": os.path.getsize(capture_img)}
     _judge(result, failure, console, cfg)

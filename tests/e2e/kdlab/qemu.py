@@ -1,7 +1,10 @@
 """Runs one lab guest under QEMU (TCG: there is no KVM here) with a timeout,
 keeping its serial console log."""
 
+import os
+import socket
 import subprocess
+import time
 
 from .util import LabError, log
 
@@ -25,19 +28,49 @@ class Guest:
         """slirp: the guest reaches the host's loopback at 10.0.2.2."""
         self.args += ["-netdev", "user,id=n0,ipv6=off", "-device", "virtio-net-pci,netdev=n0"]
 
-    def run(self, console_log, timeout):
-        self.args += ["-serial", f"file:{console_log}"]
+    def run(self, console_log, timeout, nmi_on=None):
+        """Runs to power-off. With nmi_on, a console line that makes the
+        host inject an NMI through the QEMU monitor (a unix socket)."""
+        args = self.args + ["-serial", f"file:{console_log}"]
+        monitor = console_log + ".monitor"
+        if nmi_on:
+            if os.path.exists(monitor):
+                os.unlink(monitor)
+            args = [a if a != "none" or args[i - 1] != "-monitor" else f"unix:{monitor},server=on,wait=off"
+                    for i, a in enumerate(args)]
         log(f"qemu: booting ({timeout}s limit), console in {console_log}")
         try:
-            p = subprocess.run(self.args, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                               stderr=subprocess.STDOUT, timeout=timeout)
-        except subprocess.TimeoutExpired:
-            raise LabError(f"qemu: no power-off within {timeout}s\n{tail(console_log)}")
+            p = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
         except FileNotFoundError:
             raise LabError(f"{QEMU}: not installed (apt-get install qemu-system-x86)")
+        try:
+            if nmi_on:
+                self._nmi_when(p, console_log, nmi_on, monitor, time.monotonic() + timeout)
+            out, _ = p.communicate(timeout=max(1, timeout))
+        except subprocess.TimeoutExpired:
+            p.kill()
+            p.communicate()
+            raise LabError(f"qemu: no power-off within {timeout}s\n{tail(console_log)}")
         if p.returncode != 0:
-            msg = p.stdout.decode(errors="replace").strip()
+            msg = out.decode(errors="replace").strip()
             raise LabError(f"qemu exited {p.returncode}: {msg}\n{tail(console_log)}")
+
+    @staticmethod
+    def _nmi_when(p, console_log, marker, monitor, deadline):
+        while p.poll() is None and time.monotonic() < deadline:
+            try:
+                with open(console_log, errors="replace") as f:
+                    seen = marker in f.read()
+            except OSError:
+                seen = False
+            if seen:
+                with socket.socket(socket.AF_UNIX) as s:
+                    s.connect(monitor)
+                    s.sendall(b"nmi\n")
+                    time.sleep(1)
+                log("qemu: NMI sent through the monitor")
+                return
+            time.sleep(0.5)
 
 
 def tail(path, lines=40):
