@@ -22,6 +22,7 @@
 #include "io.h"
 #include "caps.h"
 #include "kdumpfile.h"
+#include "nettarget.h"
 #include "output.h"
 #include "vmcore.h"
 
@@ -42,6 +43,10 @@ struct args {
         bool progress;
         const char *vmcore;
         const char *dumpfile;
+        int flat_fd;            /* where -F writes: stdout, or the pipe to the network client */
+        const char *secret;     /* --secret FILE, for udp:// */
+        unsigned net_timeout;   /* --net-timeout S */
+        size_t net_buffer;      /* --net-buffer BYTES */
 };
 
 struct progress {
@@ -85,6 +90,7 @@ static void say(int kind, const char *fmt, ...) {
 static void usage(FILE *f) {
         fprintf(f, "usage: dumptool [-c|-l|-z|-E] [-d LEVEL] [-f] [--message-level N] [--progress] VMCORE DUMPFILE\n"
                    "       dumptool -F [-c|-l|-z] [-d LEVEL] VMCORE > STREAM\n"
+                   "       dumptool [-c|-l|-z] [-d LEVEL] --secret KEYFILE VMCORE udp://HOST[:PORT]\n"
                    "       dumptool -R DUMPFILE < STREAM\n"
                    "       dumptool --dump-dmesg VMCORE LOGFILE | dumptool dmesg VMCORE\n"
                    "       dumptool info [--json] VMCORE\n"
@@ -125,12 +131,19 @@ static bool is_subcommand(int argc, char **argv) {
         return argc > 1 && (strcmp(argv[1], "dmesg") == 0 || strcmp(argv[1], "info") == 0);
 }
 
+static bool is_network(const struct args *a) {
+        return a->dumpfile && strncmp(a->dumpfile, "udp://", 6) == 0;
+}
+
 static int parse_args(int argc, char **argv, struct args *a) {
         static const struct option longopts[] = {
                 { "message-level", required_argument, NULL, 'm' },
                 { "num-threads", required_argument, NULL, 't' },
                 { "dump-dmesg", no_argument, NULL, 'D' },
                 { "progress", no_argument, NULL, 'p' },
+                { "secret", required_argument, NULL, 'S' },
+                { "net-timeout", required_argument, NULL, 'T' },
+                { "net-buffer", required_argument, NULL, 'B' },
                 { "help", no_argument, NULL, 'h' },
                 {}
         };
@@ -169,6 +182,21 @@ static int parse_args(int argc, char **argv, struct args *a) {
                         }
                         a->dump.dump_level = (int)n;
                         break;
+                case 'S': a->secret = optarg; break;
+                case 'T':
+                        if (parse_number(optarg, 1, NET_TIMEOUT_MAX, &n) < 0) {
+                                fail("--net-timeout %s: seconds, from 1 to %u", optarg, NET_TIMEOUT_MAX);
+                                return -EINVAL;
+                        }
+                        a->net_timeout = (unsigned)n;
+                        break;
+                case 'B':
+                        if (parse_number(optarg, NET_BUFFER_MIN >> 20, NET_BUFFER_MAX >> 20, &n) < 0) {
+                                fail("--net-buffer %s: MiB, from %u to %u", optarg, NET_BUFFER_MIN >> 20, NET_BUFFER_MAX >> 20);
+                                return -EINVAL;
+                        }
+                        a->net_buffer = (size_t)n << 20;
+                        break;
                 case 'h': usage(stdout); exit(EXIT_COMPLETED);
                 default: usage(stderr); return -EINVAL;
                 }
@@ -187,6 +215,14 @@ static int parse_args(int argc, char **argv, struct args *a) {
         }
         a->vmcore = a->rebuild ? NULL : argv[optind];
         a->dumpfile = a->flattened ? NULL : argv[optind + (a->rebuild ? 0 : 1)];
+        if (is_network(a) && (a->rebuild || a->elf || a->dmesg)) {
+                fail("%s: a network target takes a kdump-compressed dump; no -R, -E or --dump-dmesg", a->dumpfile);
+                return -EINVAL;
+        }
+        if (is_network(a) && !a->secret) {
+                fail("%s: --secret FILE is required; there is no unauthenticated mode", a->dumpfile);
+                return -EINVAL;
+        }
         return 0;
 }
 
@@ -319,7 +355,7 @@ static int dump(const struct args *a, struct vmcore *v) {
         int r;
 
         if (a->flattened) {
-                r = output_new_flattened(STDOUT_FILENO, &out);
+                r = output_new_flattened(a->flat_fd, &out);
         } else {
                 save_report(a, v, dir_of(a->dumpfile, dir, sizeof(dir)));
                 opts.plan = check_space;
@@ -356,6 +392,47 @@ static int dump(const struct args *a, struct vmcore *v) {
                 return -errno;
         }
         report(a, &st, output_bytes(out));
+        return 0;
+}
+
+struct producer_args {
+        const struct args *a;
+        struct vmcore *v;
+};
+
+/* In the child: the dump as a flattened stream into the pipe. */
+static int produce(int fd, void *userdata) {
+        const struct producer_args *p = userdata;
+        struct args a = *p->a;
+
+        a.flattened = true;
+        a.flat_fd = fd;
+        a.progress = false;
+        return dump(&a, p->v);
+}
+
+/* udp://HOST[:PORT]: the stream goes to kdumpd (docs/protocol.md). */
+static int net_dump(const struct args *a, struct vmcore *v) {
+        struct producer_args p = { a, v };
+        struct net_target_options o = {
+                .url = a->dumpfile, .secret_file = a->secret, .timeout_s = a->net_timeout, .buffer = a->net_buffer,
+                .progress = a->progress || ((message_level & MSG_PROGRESS) && isatty(STDERR_FILENO)),
+                .produce = produce, .userdata = &p,
+        };
+        struct netsend_result res;
+        char why[512] = "", reason[600] = "";
+        int r = net_target_send(v, &o, &res, reason, sizeof(reason), why, sizeof(why));
+
+        if (reason[0])
+                say(MSG_COMMON, "%s: %s", a->vmcore, reason);
+        if (r < 0) {
+                fail("%s: failed: %s", a->dumpfile, why);
+                return r;
+        }
+        say(MSG_COMMON, "%s: stored as %s (%.1f MiB in %.1f s, %.1f MiB/s, %.1f MiB retransmitted, %u resumes)",
+            a->dumpfile, res.dir, (double)res.length / (1 << 20), res.seconds,
+            res.seconds > 0 ? (double)res.length / (1 << 20) / res.seconds : 0.0,
+            (double)res.retransmitted / (1 << 20), res.resumes);
         return 0;
 }
 
@@ -496,7 +573,8 @@ static int setup_filter(struct args *a, struct vmcore *v, struct pagefilter **re
 }
 
 int main(int argc, char **argv) {
-        struct args a = { .dump.threads = 1 };
+        struct args a = { .dump.threads = 1, .flat_fd = STDOUT_FILENO, .net_timeout = NET_TIMEOUT_DEFAULT,
+                          .net_buffer = NET_BUFFER_DEFAULT };
         _cleanup_(vmcore_freep) struct vmcore *v = NULL;
         _cleanup_(pagefilter_freep) struct pagefilter *filter = NULL;
         _cleanup_close_ int unflattened = -1;
@@ -531,5 +609,7 @@ int main(int argc, char **argv) {
         if (setup_filter(&a, v, &filter) < 0)
                 return EXIT_FAILED;
         a.dump.filter = filter;
+        if (is_network(&a))
+                return net_dump(&a, v) < 0 ? EXIT_FAILED : EXIT_COMPLETED;
         return dump(&a, v) < 0 ? EXIT_FAILED : EXIT_COMPLETED;
 }

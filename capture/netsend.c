@@ -1,0 +1,882 @@
+/* The KDKP/1 client: handshake, the resume buffer, sending with selective
+ * acknowledgements, RTT-timed retransmission, AIMD and pacing, resume after
+ * a lost server, and the give-up timer. Sections refer to docs/protocol.md. */
+#include <errno.h>
+#include <fcntl.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cleanup.h"
+#include "io.h"
+#include "kdkpstream.h"
+#include "netsend.h"
+
+#define INFLIGHT_MAX 4096u   /* packets in flight: cwnd's ceiling */
+#define RETX_MAX 8192u       /* lost ranges waiting to be sent again */
+#define CWND_INITIAL 16u
+#define CWND_MIN 4u
+#define BURST 16u
+#define RTO_MIN_US 10000
+#define RTO_MAX_US 2000000
+#define RTO_INITIAL_US 500000
+#define HELLO_FIRST_US 250000
+#define HELLO_MAX_US 4000000
+#define INIT_TRIES 4
+#define PATH_TIMEOUT_US 8000000
+#define PING_IDLE_US 1000000
+#define REORDER_THRESHOLD 3
+
+enum phase { HELLO_SENT, INIT_SENT, TRANSFER, WAIT, DONE };
+
+struct flight {
+        uint64_t pn, offset, sent_us;
+        uint32_t len;
+        uint8_t state; /* 0 in flight, 1 acknowledged, 2 lost */
+};
+
+struct mark {
+        uint64_t offset;
+        uint8_t h[32];
+};
+
+struct client {
+        const struct netsend_options *o;
+        int fd;
+        struct kdkp_psk psk;
+        struct kdkp_session_keys keys;
+        struct kdkp_init init;
+        uint8_t rc[32];
+        size_t dgram;
+        enum phase phase;
+        int init_tries;
+        uint64_t hello_sent_us, hello_interval_us, hello_count;
+        uint64_t next_timer_us;   /* HELLO/INIT resend, or the end of a WAIT */
+        uint64_t last_auth_us, last_send_us, last_progress_us, giveup_start_us, start_us;
+        uint64_t pn;
+        struct kdkp_replay replay;
+
+        /* The stream: [base, end) is in buf; next is the first byte never sent. */
+        uint8_t *buf;
+        size_t cap;
+        uint64_t base, end, next, head_done;
+        bool eof;
+        struct kdkp_chain chain;
+        struct mark *marks;       /* chain values at segment boundaries in [base, end] */
+        size_t n_marks, marks_cap;
+        uint8_t digest[32];
+
+        /* What the server said. */
+        uint64_t recv_offset, commit_offset, max_offset, largest_acked_pn;
+        struct kdkp_range sack[KDKP_SACK_MAX];
+        unsigned n_sack;
+        uint32_t rate_cap, max_ack_delay_us;
+
+        /* In flight, oldest first, and what was lost. */
+        struct flight *flights;
+        size_t f_head, f_count;
+        struct kdkp_range *retx;
+        size_t n_retx;
+
+        /* RTT, congestion, pacing. */
+        int64_t srtt_us, rttvar_us, rto_us;
+        uint32_t cwnd, ssthresh, acked_in_cwnd;
+        uint64_t recovery_pn;     /* a loss of a pn at or below this is the same event */
+        double tokens;
+        uint64_t tokens_us;
+
+        bool fin_sent;
+        uint64_t fin_sent_us;
+        struct netsend_result *result;
+        char last_error[KDKP_TEXT_MAX + 64];
+};
+
+static uint64_t now_us(void) {
+        struct timespec ts;
+
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+}
+
+int netsend_parse_url(const char *url, char *host, size_t host_len, char *port, size_t port_len) {
+        const char *h, *end, *colon;
+        size_t n;
+
+        if (strncmp(url, "udp://", 6) != 0)
+                return -EINVAL;
+        h = url + 6;
+        if (*h == '[') {
+                end = strchr(h, ']');
+                if (!end)
+                        return -EINVAL;
+                h++;
+                colon = end[1] == ':' ? end + 1 : NULL;
+                if (end[1] && !colon)
+                        return -EINVAL;
+        } else {
+                colon = strrchr(h, ':');
+                end = colon ? colon : h + strlen(h);
+        }
+        n = (size_t)(end - h);
+        if (n == 0 || n >= host_len || strchr(h, '/'))
+                return -EINVAL;
+        memcpy(host, h, n);
+        host[n] = '\0';
+        snprintf(port, port_len, "%s", colon && colon[1] ? colon + 1 : "6666");
+        for (const char *p = port; *p; p++)
+                if (*p < '0' || *p > '9')
+                        return -EINVAL;
+        return 0;
+}
+
+int netsend_read_key(const char *path, uint8_t ret[KDKP_KEY_BYTES], char *why, size_t why_len) {
+        _cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+        char text[2 * KDKP_KEY_BYTES + 2];
+        struct stat st;
+        ssize_t n;
+
+        if (fd < 0 || fstat(fd, &st) < 0) {
+                snprintf(why, why_len, "%s: %s", path, strerror(errno));
+                return -errno;
+        }
+        if (st.st_mode & 077) {
+                snprintf(why, why_len, "%s: a key must not be readable by group or others (mode %04o)", path,
+                         (unsigned)(st.st_mode & 07777));
+                return -EPERM;
+        }
+        n = read_full(fd, text, sizeof(text));
+        if (n < 0 || kdkp_key_parse(text, (size_t)n, ret) < 0) {
+                snprintf(why, why_len, "%s: not a key (64 hexadecimal digits and a newline)", path);
+                sodium_memzero(text, sizeof(text));
+                return -EINVAL;
+        }
+        sodium_memzero(text, sizeof(text));
+        return 0;
+}
+
+/* HOST is an address: the capture kernel has no resolver, and a static
+ * binary cannot use glibc's NSS. */
+static int open_socket(const char *url, char *why, size_t why_len) {
+        struct sockaddr_storage ss = { 0 };
+        struct sockaddr_in *in4 = (struct sockaddr_in *)&ss;
+        struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)&ss;
+        char host[256], port[16];
+        socklen_t len;
+        long p;
+        int fd;
+
+        if (netsend_parse_url(url, host, sizeof(host), port, sizeof(port)) < 0 || (p = strtol(port, NULL, 10)) < 1 ||
+            p > 65535) {
+                snprintf(why, why_len, "not a udp://ADDRESS[:PORT] target");
+                return -EINVAL;
+        }
+        if (inet_pton(AF_INET, host, &in4->sin_addr) == 1) {
+                in4->sin_family = AF_INET;
+                in4->sin_port = htons((uint16_t)p);
+                len = sizeof(*in4);
+        } else if (inet_pton(AF_INET6, host, &in6->sin6_addr) == 1) {
+                in6->sin6_family = AF_INET6;
+                in6->sin6_port = htons((uint16_t)p);
+                len = sizeof(*in6);
+        } else {
+                snprintf(why, why_len, "%s: not an IPv4 or IPv6 address (names are not resolved in a capture kernel)", host);
+                return -EINVAL;
+        }
+        fd = socket(ss.ss_family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+        if (fd < 0 || connect(fd, (struct sockaddr *)&ss, len) < 0) {
+                int e = errno;
+                snprintf(why, why_len, "%s: %s", host, strerror(e));
+                if (fd >= 0)
+                        close(fd);
+                return -e;
+        }
+        return fd;
+}
+
+/* A send error (ECONNREFUSED from a dead server's ICMP, ENOBUFS) is loss:
+ * the timers deal with it. */
+static void send_dgram(struct client *c, const uint8_t *buf, size_t len) {
+        (void)!send(c->fd, buf, len, 0);
+        c->last_send_us = now_us();
+}
+
+static void send_sealed(struct client *c, uint8_t type, uint16_t flags, const uint8_t *body, size_t len) {
+        struct kdkp_header h = { .type = type, .flags = flags, .session_id = c->keys.session_id, .pn = c->pn++ };
+        uint8_t out[KDKP_MAX_DGRAM];
+        size_t n = kdkp_seal(out, sizeof(out), c->keys.c2s, &h, body, len);
+
+        if (n)
+                send_dgram(c, out, n);
+}
+
+static void send_hello(struct client *c) {
+        struct kdkp_hello m = { .max_datagram = (uint16_t)c->dgram };
+        uint8_t out[KDKP_MAX_DGRAM];
+        /* After three unanswered HELLOs, alternate with the smallest size,
+         * for paths that cannot carry full-size datagrams (§4.1). */
+        size_t size = c->hello_count >= 3 && c->hello_count % 2 ? KDKP_MIN_DGRAM : c->dgram;
+
+        memcpy(m.key_id, c->psk.key_id, 8);
+        memcpy(m.rc, c->rc, 32);
+        send_dgram(c, out, kdkp_hello_build(out, size, &c->psk, &m));
+        c->hello_count++;
+        c->hello_sent_us = now_us();
+        c->next_timer_us = c->hello_sent_us + c->hello_interval_us;
+        c->hello_interval_us = c->hello_interval_us * 2 > HELLO_MAX_US ? HELLO_MAX_US : c->hello_interval_us * 2;
+}
+
+static void start_handshake(struct client *c) {
+        randombytes_buf(c->rc, sizeof(c->rc));
+        c->phase = HELLO_SENT;
+        c->hello_interval_us = HELLO_FIRST_US;
+        c->hello_count = 0;
+        send_hello(c);
+}
+
+static void send_init(struct client *c) {
+        uint8_t out[KDKP_MAX_DGRAM];
+
+        send_dgram(c, out, kdkp_init_build(out, &c->keys, &c->init));
+        c->next_timer_us = now_us() + ((uint64_t)c->rto_us << c->init_tries);
+}
+
+static void on_challenge(struct client *c, const uint8_t *buf, size_t len) {
+        struct kdkp_challenge m;
+
+        if (c->phase != HELLO_SENT || kdkp_challenge_parse(buf, len, &c->psk, c->rc, &m) < 0)
+                return;
+        kdkp_session_keys(&c->psk, c->rc, m.rs, &c->keys);
+        if (c->keys.session_id == 0) {
+                start_handshake(c);
+                return;
+        }
+        /* The HELLO → CHALLENGE time is the first RTT sample if that HELLO
+         * went out once (§4.5). */
+        if (c->hello_count == 1 && c->srtt_us == 0) {
+                c->srtt_us = (int64_t)(now_us() - c->hello_sent_us);
+                c->rttvar_us = c->srtt_us / 2;
+                c->rto_us = c->srtt_us + 4 * c->rttvar_us + 2000;
+        }
+        memcpy(c->init.key_id, c->psk.key_id, 8);
+        memcpy(c->init.rc, c->rc, 32);
+        memcpy(c->init.rs, m.rs, 32);
+        c->init.cookie_time = m.cookie_time;
+        memcpy(c->init.cookie, m.cookie, 16);
+        c->dgram = m.base_datagram >= KDKP_MIN_DGRAM && m.base_datagram <= c->dgram ? m.base_datagram : c->dgram;
+        memset(&c->replay, 0, sizeof(c->replay));
+        c->pn = 1; /* INIT is pn 0 */
+        c->init_tries = 0;
+        c->phase = INIT_SENT;
+        send_init(c);
+}
+
+static void clamp_rto(struct client *c) {
+        if (c->rto_us < RTO_MIN_US)
+                c->rto_us = RTO_MIN_US;
+        if (c->rto_us > RTO_MAX_US)
+                c->rto_us = RTO_MAX_US;
+}
+
+/* Everything in flight is forgotten: after a resume the server's view starts
+ * again at its committed offset. */
+static void forget_flights(struct client *c) {
+        c->f_head = c->f_count = 0;
+        c->n_retx = 0;
+        c->n_sack = 0;
+        c->fin_sent = false;
+        /* pns start again in every session */
+        c->largest_acked_pn = UINT64_MAX;
+        c->recovery_pn = 0;
+}
+
+static const struct mark *find_mark(const struct client *c, uint64_t offset) {
+        for (size_t i = 0; i < c->n_marks; i++)
+                if (c->marks[i].offset == offset)
+                        return &c->marks[i];
+        return NULL;
+}
+
+static void drop_below(struct client *c, uint64_t offset) {
+        size_t keep = 0;
+
+        if (offset <= c->base)
+                return;
+        c->base = offset;
+        /* Keep the mark at the new base: a resume may ask for it. */
+        for (size_t i = 0; i < c->n_marks; i++)
+                if (c->marks[i].offset >= offset)
+                        c->marks[keep++] = c->marks[i];
+        c->n_marks = keep;
+}
+
+static int on_accept(struct client *c, const struct kdkp_accept *m, char *why, size_t why_len) {
+        const struct mark *mk;
+
+        if (m->dump_status == KDKP_COMPLETE) {
+                snprintf(c->result->dir, sizeof(c->result->dir), "%s", m->dir);
+                c->phase = DONE;
+                return 0;
+        }
+        if (m->dump_status != KDKP_ADMITTED) {
+                snprintf(why, why_len, "server refused the dump: %s", kdkp_error_name(m->code));
+                return -ECONNREFUSED;
+        }
+        if (m->resume_offset < c->base || m->resume_offset > c->end) {
+                snprintf(why, why_len, "the server resumes at offset %llu, outside the %llu..%llu still held (STREAM_LOST)",
+                         (unsigned long long)m->resume_offset, (unsigned long long)c->base,
+                         (unsigned long long)c->end);
+                return -ESTALE;
+        }
+        mk = find_mark(c, m->resume_offset);
+        if (!mk || sodium_memcmp(mk->h, m->resume_chain, 32) != 0) {
+                snprintf(why, why_len, "the server's chain value at offset %llu does not match the stream (PROTOCOL)",
+                         (unsigned long long)m->resume_offset);
+                return -EPROTO;
+        }
+        if (c->result->resumes++ == 0 && m->resume_offset == 0)
+                c->result->resumes = 0;
+        snprintf(c->result->dir, sizeof(c->result->dir), "%s", m->dir);
+        forget_flights(c);
+        drop_below(c, m->resume_offset);
+        c->next = c->recv_offset = c->commit_offset = m->resume_offset;
+        c->max_offset = m->max_offset;
+        c->rate_cap = m->rate_cap;
+        c->max_ack_delay_us = m->max_ack_delay_us;
+        c->phase = TRANSFER;
+        c->giveup_start_us = now_us();
+        return 0;
+}
+
+static bool acked(const struct client *c, uint64_t start, uint64_t end) {
+        if (end <= c->recv_offset)
+                return true;
+        for (unsigned i = 0; i < c->n_sack; i++)
+                if (start >= c->sack[i].start && end <= c->sack[i].end)
+                        return true;
+        return false;
+}
+
+static struct flight *flight_at(struct client *c, size_t i) {
+        return &c->flights[(c->f_head + i) % INFLIGHT_MAX];
+}
+
+static void lose(struct client *c, struct flight *f) {
+        f->state = 2;
+        if (c->n_retx < RETX_MAX)
+                c->retx[c->n_retx++] = (struct kdkp_range){ f->offset, f->offset + f->len };
+        /* One reduction per loss event: losses of packets sent before the
+         * last reduction belong to it. */
+        if (f->pn > c->recovery_pn) {
+                c->cwnd = c->cwnd / 2 > CWND_MIN ? c->cwnd / 2 : CWND_MIN;
+                c->ssthresh = c->cwnd;
+                c->recovery_pn = c->pn;
+        }
+}
+
+static void grow_cwnd(struct client *c) {
+        if (c->cwnd >= INFLIGHT_MAX)
+                return;
+        if (c->cwnd < c->ssthresh)
+                c->cwnd++;
+        else if (++c->acked_in_cwnd >= c->cwnd) {
+                c->acked_in_cwnd = 0;
+                c->cwnd++;
+        }
+}
+
+static void rtt_sample(struct client *c, int64_t r) {
+        if (c->srtt_us == 0) {
+                c->srtt_us = r;
+                c->rttvar_us = r / 2;
+        } else {
+                int64_t d = c->srtt_us > r ? c->srtt_us - r : r - c->srtt_us;
+                c->rttvar_us = (3 * c->rttvar_us + d) / 4;
+                c->srtt_us = (7 * c->srtt_us + r) / 8;
+        }
+        c->rto_us = c->srtt_us + (4 * c->rttvar_us > 1000 ? 4 * c->rttvar_us : 1000) + c->max_ack_delay_us;
+        clamp_rto(c);
+}
+
+static void on_ack(struct client *c, const struct kdkp_ack *m) {
+        uint64_t now = now_us();
+
+        if (m->recv_offset > c->recv_offset) {
+                c->recv_offset = m->recv_offset;
+                c->giveup_start_us = now;
+        }
+        if (m->commit_offset > c->commit_offset)
+                c->commit_offset = m->commit_offset;
+        if (m->max_offset > c->max_offset)
+                c->max_offset = m->max_offset;
+        c->rate_cap = m->rate_cap;
+        c->n_sack = m->nranges;
+        memcpy(c->sack, m->ranges, sizeof(c->sack[0]) * m->nranges);
+        for (size_t i = 0; i < c->f_count; i++) {
+                struct flight *f = flight_at(c, i);
+                if (f->state == 0 && acked(c, f->offset, f->offset + f->len)) {
+                        f->state = 1;
+                        grow_cwnd(c);
+                        if (f->pn > c->largest_acked_pn || c->largest_acked_pn == UINT64_MAX) {
+                                if (f->pn == m->largest_pn) {
+                                        int64_t r = (int64_t)(now - f->sent_us), d = m->ack_delay_us;
+                                        rtt_sample(c, r > d ? r - d : r);
+                                }
+                                c->largest_acked_pn = f->pn;
+                        }
+                }
+        }
+        for (size_t i = 0; i < c->f_count; i++) {
+                struct flight *f = flight_at(c, i);
+                if (f->state == 0 && c->largest_acked_pn != UINT64_MAX && f->pn + REORDER_THRESHOLD <= c->largest_acked_pn)
+                        lose(c, f);
+        }
+        while (c->f_count && flight_at(c, 0)->state != 0) {
+                c->f_head = (c->f_head + 1) % INFLIGHT_MAX;
+                c->f_count--;
+        }
+        drop_below(c, c->commit_offset);
+}
+
+static void on_result(struct client *c, const struct kdkp_result *m, char *why, size_t why_len, int *ret) {
+        snprintf(c->result->dir, sizeof(c->result->dir), "%s", m->dir);
+        if (m->status == KDKP_STORED) {
+                c->phase = DONE;
+                return;
+        }
+        if (m->status == KDKP_RESULT_DEFERRED) {
+                c->phase = WAIT;
+                c->next_timer_us = now_us() + (uint64_t)m->retry_after_ms * 1000;
+                return;
+        }
+        snprintf(why, why_len, "the server did not store the dump: %s", kdkp_error_name(m->code));
+        *ret = m->code == KDKP_E_HASH_MISMATCH ? -EBADMSG : -EIO;
+}
+
+static void on_error(struct client *c, const struct kdkp_error *m, char *why, size_t why_len, int *ret) {
+        snprintf(c->last_error, sizeof(c->last_error), "\"%s\" (%s)", m->text, kdkp_error_name(m->code));
+        if (m->code == KDKP_E_TOO_MANY_SESSIONS || m->code == KDKP_E_IDLE_TIMEOUT || m->code == KDKP_E_SHUTDOWN ||
+            m->code == KDKP_E_SUPERSEDED) {
+                c->phase = WAIT;
+                c->next_timer_us = now_us() + (uint64_t)(m->retry_after_ms ? m->retry_after_ms : 1000) * 1000;
+                return;
+        }
+        snprintf(why, why_len, "the server ended the session: %s (%s)", m->text, kdkp_error_name(m->code));
+        *ret = -ECONNABORTED;
+}
+
+/* A sealed packet of this session: check, open, dispatch. */
+static void on_sealed(struct client *c, const struct kdkp_header *h, const uint8_t *buf, size_t len, char *why,
+                      size_t why_len, int *ret) {
+        uint8_t body[KDKP_MAX_DGRAM];
+        int n;
+
+        if (c->phase == HELLO_SENT || c->phase == DONE || h->session_id != c->keys.session_id ||
+            !kdkp_replay_check(&c->replay, h->pn))
+                return;
+        n = kdkp_open(buf, len, c->keys.s2c, h, body);
+        if (n < 0)
+                return;
+        kdkp_replay_update(&c->replay, h->pn);
+        c->last_auth_us = now_us();
+        switch (h->type) {
+        case KDKP_ACCEPT: {
+                struct kdkp_accept m;
+                int e;
+                if (c->phase == INIT_SENT && kdkp_accept_parse(body, (size_t)n, &m) == 0 &&
+                    (e = on_accept(c, &m, why, why_len)) < 0)
+                        *ret = e;
+                break;
+        }
+        case KDKP_ACK: {
+                struct kdkp_ack m;
+                if (c->phase == TRANSFER && kdkp_ack_parse(body, (size_t)n, &m) == 0)
+                        on_ack(c, &m);
+                break;
+        }
+        case KDKP_RESULT: {
+                struct kdkp_result m;
+                if (c->phase == TRANSFER && kdkp_result_parse(body, (size_t)n, &m) == 0)
+                        on_result(c, &m, why, why_len, ret);
+                break;
+        }
+        case KDKP_ERROR: {
+                struct kdkp_error m;
+                if (kdkp_error_parse(body, (size_t)n, &m) == 0)
+                        on_error(c, &m, why, why_len, ret);
+                break;
+        }
+        default:
+                break;
+        }
+}
+
+/* An unauthenticated ERROR is only a hint for the final message (§7.3). */
+static void on_unauth_error(struct client *c, const struct kdkp_header *h, const uint8_t *buf, size_t len) {
+        struct kdkp_error m;
+
+        if (!(h->flags & KDKP_FLAG_UNAUTH) || kdkp_error_parse(buf + h->hdr_size, len - h->hdr_size - KDKP_TAG, &m) < 0 ||
+            sodium_memcmp(m.rc, c->rc, 32) != 0)
+                return;
+        snprintf(c->last_error, sizeof(c->last_error), "\"%s\" (%s, unauthenticated)", m.text, kdkp_error_name(m.code));
+}
+
+static int receive(struct client *c, char *why, size_t why_len) {
+        uint8_t buf[KDKP_MAX_DGRAM];
+        int ret = 1;
+
+        for (int i = 0; i < 256 && ret == 1; i++) {
+                ssize_t n = recv(c->fd, buf, sizeof(buf), 0);
+                struct kdkp_header h;
+
+                if (n < 0)
+                        break;
+                if (kdkp_header_parse(buf, (size_t)n, &h) < 0)
+                        continue;
+                if (h.type == KDKP_CHALLENGE)
+                        on_challenge(c, buf, (size_t)n);
+                else if (h.type == KDKP_ERROR && h.session_id == 0)
+                        on_unauth_error(c, &h, buf, (size_t)n);
+                else
+                        on_sealed(c, &h, buf, (size_t)n, why, why_len, &ret);
+        }
+        return ret;
+}
+
+/* Reads more of the stream into the buffer, hashing it and marking the
+ * segment boundaries. */
+static void add_mark(struct client *c) {
+        if (c->n_marks == c->marks_cap)
+                return; /* cannot happen: the buffer holds at most marks_cap - 2 segments */
+        c->marks[c->n_marks].offset = c->chain.offset;
+        memcpy(c->marks[c->n_marks].h, c->chain.h, 32);
+        c->n_marks++;
+}
+
+static void append(struct client *c, const uint8_t *p, size_t n) {
+        while (n > 0) {
+                size_t at = (size_t)(c->end % c->cap), room = c->cap - at, seg = KDKP_SEG - (size_t)(c->end % KDKP_SEG);
+                size_t k = n < room ? n : room;
+
+                if (k > seg)
+                        k = seg;
+                memcpy(c->buf + at, p, k);
+                kdkp_chain_update(&c->chain, p, k);
+                c->end += k;
+                p += k;
+                n -= k;
+                if (c->end % KDKP_SEG == 0)
+                        add_mark(c);
+        }
+}
+
+static int fill(struct client *c, char *why, size_t why_len) {
+        while (!c->eof && c->end - c->base < c->cap) {
+                size_t room = c->cap - (size_t)(c->end - c->base), n;
+                uint8_t tmp[65536];
+                ssize_t got;
+
+                if (c->head_done < c->o->head_len) {
+                        n = c->o->head_len - c->head_done < room ? c->o->head_len - c->head_done : room;
+                        append(c, c->o->head + c->head_done, n);
+                        c->head_done += n;
+                        continue;
+                }
+                got = read(c->o->source_fd, tmp, room < sizeof(tmp) ? room : sizeof(tmp));
+                if (got < 0 && (errno == EAGAIN || errno == EINTR))
+                        return 0;
+                if (got < 0) {
+                        snprintf(why, why_len, "reading the dump: %s", strerror(errno));
+                        return -errno;
+                }
+                if (got == 0) {
+                        int r = c->o->source_done ? c->o->source_done(c->o->userdata, why, why_len) : 0;
+                        if (r < 0)
+                                return r;
+                        c->eof = true;
+                        kdkp_chain_final(&c->chain, c->digest);
+                        break;
+                }
+                append(c, tmp, (size_t)got);
+        }
+        return 0;
+}
+
+static void send_data(struct client *c, uint64_t offset, size_t len, bool retx) {
+        uint8_t body[KDKP_MAX_DGRAM];
+        struct flight *f;
+        uint16_t flags = retx ? KDKP_FLAG_RETX : 0;
+
+        for (size_t i = 0; i < 8; i++)
+                body[i] = (uint8_t)(offset >> (8 * i));
+        for (size_t done = 0; done < len;) {
+                size_t at = (size_t)((offset + done) % c->cap), k = len - done;
+                if (k > c->cap - at)
+                        k = c->cap - at;
+                memcpy(body + 8 + done, c->buf + at, k);
+                done += k;
+        }
+        /* Blocked by the window or the buffer: ask for an ACK at once (§6.3). */
+        if (offset + len >= c->max_offset || (offset + len == c->end && !c->eof))
+                flags |= KDKP_FLAG_ACK_NOW;
+        f = flight_at(c, c->f_count++);
+        *f = (struct flight){ .pn = c->pn, .offset = offset, .len = (uint32_t)len, .sent_us = now_us() };
+        send_sealed(c, KDKP_DATA, flags, body, 8 + len);
+        if (retx)
+                c->result->retransmitted += len;
+}
+
+/* The next range to send: a lost one first, else new bytes. */
+static bool next_range(struct client *c, uint64_t *offset, size_t *len, bool *retx) {
+        size_t payload = c->dgram - KDKP_DATA_OVERHEAD;
+
+        while (c->n_retx) {
+                struct kdkp_range *r = &c->retx[0];
+                uint64_t start = r->start > c->recv_offset ? r->start : c->recv_offset;
+                if (start < r->end && start >= c->base && !acked(c, start, r->end)) {
+                        *offset = start;
+                        *len = r->end - start < payload ? (size_t)(r->end - start) : payload;
+                        r->start = start + *len;
+                        *retx = true;
+                        if (r->start >= r->end)
+                                memmove(c->retx, c->retx + 1, --c->n_retx * sizeof(*c->retx));
+                        return true;
+                }
+                memmove(c->retx, c->retx + 1, --c->n_retx * sizeof(*c->retx));
+        }
+        if (c->next >= c->end || c->next >= c->max_offset)
+                return false;
+        *offset = c->next;
+        *len = payload;
+        if (*len > c->end - c->next)
+                *len = (size_t)(c->end - c->next);
+        if (*len > c->max_offset - c->next)
+                *len = (size_t)(c->max_offset - c->next);
+        c->next += *len;
+        *retx = false;
+        return true;
+}
+
+/* Pacing (§6.7): 1.25 × cwnd per RTT, at most the server's cap. */
+static double pace_rate(const struct client *c) {
+        double srtt = c->srtt_us > 0 ? (double)c->srtt_us : 1000.0;
+        double rate = 1.25 * c->cwnd * (double)c->dgram / srtt * 1e6;
+
+        if (c->rate_cap && rate > c->rate_cap * 1024.0)
+                rate = c->rate_cap * 1024.0;
+        return rate;
+}
+
+static void pump(struct client *c) {
+        uint64_t now = now_us();
+        double rate = pace_rate(c), burst = (double)BURST * c->dgram;
+
+        c->tokens += (double)(now - c->tokens_us) * rate / 1e6;
+        c->tokens_us = now;
+        if (c->tokens > burst)
+                c->tokens = burst;
+        while (c->f_count < c->cwnd && c->f_count < INFLIGHT_MAX && c->tokens >= (double)c->dgram) {
+                uint64_t offset;
+                size_t len;
+                bool retx;
+
+                if (!next_range(c, &offset, &len, &retx))
+                        break;
+                send_data(c, offset, len, retx);
+                c->tokens -= (double)c->dgram;
+        }
+}
+
+static void send_fin(struct client *c) {
+        struct kdkp_fin m = { .length = c->end, .bytes_sent = c->end + c->result->retransmitted,
+                              .bytes_retransmitted = c->result->retransmitted,
+                              .elapsed_ms = (uint32_t)((now_us() - c->start_us) / 1000) };
+        uint8_t body[KDKP_FIN_BODY];
+
+        memcpy(m.digest, c->digest, 32);
+        send_sealed(c, KDKP_FIN, KDKP_FLAG_ACK_NOW, body, kdkp_fin_put(body, &m));
+        c->fin_sent = true;
+        c->fin_sent_us = now_us();
+}
+
+/* The retransmission timer: packets unacknowledged for an RTO are lost; the
+ * RTO doubles and the window falls to its minimum (§6.4, §6.7). */
+static void check_rto(struct client *c) {
+        uint64_t now = now_us();
+        bool fired = false;
+
+        for (size_t i = 0; i < c->f_count; i++) {
+                struct flight *f = flight_at(c, i);
+                if (f->state == 0 && now - f->sent_us >= (uint64_t)c->rto_us) {
+                        lose(c, f);
+                        fired = true;
+                }
+        }
+        if (fired) {
+                c->ssthresh = c->cwnd / 2 > CWND_MIN ? c->cwnd / 2 : CWND_MIN;
+                c->cwnd = CWND_MIN;
+                c->rto_us *= 2;
+                clamp_rto(c);
+        }
+        while (c->f_count && flight_at(c, 0)->state != 0) {
+                c->f_head = (c->f_head + 1) % INFLIGHT_MAX;
+                c->f_count--;
+        }
+}
+
+static void transfer_timers(struct client *c) {
+        uint64_t now = now_us();
+
+        check_rto(c);
+        if (c->eof && c->next >= c->end && (!c->fin_sent || now - c->fin_sent_us >= (uint64_t)c->rto_us))
+                send_fin(c);
+        if (now - c->last_send_us >= PING_IDLE_US) {
+                uint8_t body[KDKP_PING_BODY] = { 0 };
+                send_sealed(c, KDKP_PING, 0, body, sizeof(body));
+        }
+        /* Nothing outstanding and waiting for our own producer: the give-up
+         * timer pauses (§8.4). */
+        if (!c->eof && c->f_count == 0 && c->next == c->end && c->recv_offset == c->end)
+                c->giveup_start_us = now;
+        if (now - c->last_auth_us >= PATH_TIMEOUT_US) {
+                snprintf(c->last_error, sizeof(c->last_error), "no reply for %d s; handshaking again",
+                         PATH_TIMEOUT_US / 1000000);
+                start_handshake(c);
+        }
+}
+
+static void handshake_timers(struct client *c) {
+        uint64_t now = now_us();
+
+        if (now < c->next_timer_us)
+                return;
+        if (c->phase == HELLO_SENT)
+                send_hello(c);
+        else if (c->phase == WAIT)
+                start_handshake(c);
+        else if (++c->init_tries >= INIT_TRIES)
+                start_handshake(c);
+        else
+                send_init(c);
+}
+
+static int next_wait_ms(const struct client *c) {
+        uint64_t now = now_us(), t;
+
+        if (c->phase != TRANSFER)
+                t = c->next_timer_us > now ? c->next_timer_us - now : 0;
+        else if (c->f_count < c->cwnd && (c->n_retx || (c->next < c->end && c->next < c->max_offset)))
+                t = 200; /* waiting only for pacing tokens */
+        else
+                t = c->f_count ? (uint64_t)c->rto_us / 4 : 50000;
+        return (int)(t / 1000) + 1;
+}
+
+static void report_progress(struct client *c, bool force) {
+        uint64_t now = now_us();
+
+        if (!c->o->progress || (!force && now - c->last_progress_us < 500000))
+                return;
+        c->last_progress_us = now;
+        c->o->progress(c->o->userdata, c->recv_offset, c->end, c->result->retransmitted, force);
+}
+
+static void giveup_message(struct client *c, char *why, size_t why_len) {
+        snprintf(why, why_len, "no progress for %u s (%.1f of %.1f MiB acknowledged%s%s%s)", c->o->timeout_s,
+                 (double)c->recv_offset / (1 << 20), (double)c->end / (1 << 20),
+                 c->eof ? "" : " so far", c->last_error[0] ? "; last: " : "", c->last_error);
+}
+
+static int run(struct client *c, char *why, size_t why_len) {
+        start_handshake(c);
+        for (;;) {
+                struct pollfd p[2] = { { .fd = c->fd, .events = POLLIN }, { .fd = c->o->source_fd, .events = POLLIN } };
+                bool want_source = !c->eof && c->end - c->base < c->cap && c->head_done >= c->o->head_len;
+                int r = fill(c, why, why_len);
+
+                if (r < 0)
+                        return r;
+                if (c->phase == TRANSFER) {
+                        transfer_timers(c);
+                        if (c->phase == TRANSFER)
+                                pump(c);
+                } else {
+                        handshake_timers(c);
+                }
+                report_progress(c, false);
+                if (now_us() - c->giveup_start_us >= (uint64_t)c->o->timeout_s * 1000000u) {
+                        giveup_message(c, why, why_len);
+                        return -ETIMEDOUT;
+                }
+                if (poll(p, want_source ? 2 : 1, next_wait_ms(c)) < 0 && errno != EINTR)
+                        return -errno;
+                r = receive(c, why, why_len);
+                if (r <= 0 || c->phase == DONE)
+                        return r < 0 ? r : 0;
+        }
+}
+
+static void send_abort(struct client *c, const char *why) {
+        struct kdkp_error m = { .code = KDKP_E_ABORT, .flags = KDKP_ERROR_FATAL };
+        uint8_t body[64 + KDKP_TEXT_MAX];
+
+        if (c->phase != TRANSFER)
+                return;
+        snprintf(m.text, sizeof(m.text), "%s", why);
+        send_sealed(c, KDKP_ERROR, 0, body, kdkp_error_put(body, &m));
+}
+
+int netsend_run(const struct netsend_options *o, struct netsend_result *ret, char *why, size_t why_len) {
+        struct client c = { .o = o, .dgram = KDKP_BASE_DGRAM, .rto_us = RTO_INITIAL_US, .cwnd = CWND_INITIAL,
+                            .ssthresh = UINT32_MAX, .largest_acked_pn = UINT64_MAX, .init = o->meta, .result = ret };
+        int r;
+
+        memset(ret, 0, sizeof(*ret));
+        if (sodium_init() < 0) {
+                snprintf(why, why_len, "libsodium cannot start");
+                return -EIO;
+        }
+        c.fd = open_socket(o->url, why, why_len);
+        if (c.fd < 0)
+                return c.fd;
+        c.cap = o->buffer;
+        c.marks_cap = c.cap / KDKP_SEG + 3;
+        c.buf = malloc(c.cap);
+        c.marks = calloc(c.marks_cap, sizeof(*c.marks));
+        c.flights = calloc(INFLIGHT_MAX, sizeof(*c.flights));
+        c.retx = calloc(RETX_MAX, sizeof(*c.retx));
+        if (!c.buf || !c.marks || !c.flights || !c.retx) {
+                r = -ENOMEM;
+                snprintf(why, why_len, "%s", strerror(ENOMEM));
+                goto out;
+        }
+        (void)fcntl(o->source_fd, F_SETFL, fcntl(o->source_fd, F_GETFL) | O_NONBLOCK);
+        kdkp_psk_init(&c.psk, o->psk);
+        c.init.resume_buffer = (uint32_t)c.cap;
+        c.init.stream_format = 1;
+        kdkp_chain_init(&c.chain, c.init.dump_id);
+        add_mark(&c);
+        c.start_us = c.giveup_start_us = c.last_auth_us = c.tokens_us = now_us();
+        r = run(&c, why, why_len);
+        if (r < 0)
+                send_abort(&c, why);
+        ret->length = c.end;
+        ret->seconds = (double)(now_us() - c.start_us) / 1e6;
+        report_progress(&c, true);
+out:
+        sodium_memzero(&c.psk, sizeof(c.psk));
+        sodium_memzero(&c.keys, sizeof(c.keys));
+        free(c.buf);
+        free(c.marks);
+        free(c.flights);
+        free(c.retx);
+        close(c.fd);
+        return r;
+}

@@ -1,0 +1,154 @@
+/* The udp:// target: stream head, producer child, transfer. */
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "cleanup.h"
+#include "crashreport.h"
+#include "kdkp.h"
+#include "nettarget.h"
+
+DEFINE_CLEANUP_FUNC(struct crash_report, crash_report_free);
+
+struct producer {
+        pid_t pid;
+        bool progress;
+};
+
+/* The head: crash.json, the log (its end if it is too long), and the dump
+ * section's header; the flattened stream follows (docs/protocol.md §5.1). */
+static int build_head(const struct crash_report *r, char **ret, size_t *ret_len) {
+        _cleanup_free_ char *json = NULL;
+        size_t json_len = 0, log_len = r->log ? r->log_len : 0, n = 0;
+        const char *log = r->log;
+        uint16_t log_flags = 0;
+        FILE *f = open_memstream(&json, &json_len);
+        uint8_t *head;
+
+        if (!f)
+                return -ENOMEM;
+        if (crash_report_json(r, f) < 0 || fclose(f) != 0)
+                return -ENOMEM;
+        if (log_len > NET_LOG_MAX) {
+                const char *cut = memchr(log + log_len - NET_LOG_MAX, '\n', NET_LOG_MAX);
+                size_t keep = cut ? (size_t)(log + log_len - cut - 1) : NET_LOG_MAX;
+                log += log_len - keep;
+                log_len = keep;
+                log_flags = KDKP_SECTION_TRUNCATED;
+        }
+        head = malloc(3 * KDKP_SECTION_HDR + json_len + log_len);
+        if (!head)
+                return -ENOMEM;
+        kdkp_section_put(head, KDKP_SECTION_CRASH_JSON, 0, json_len);
+        memcpy(head + KDKP_SECTION_HDR, json, json_len);
+        n = KDKP_SECTION_HDR + json_len;
+        if (r->log) {
+                kdkp_section_put(head + n, KDKP_SECTION_LOG, log_flags, log_len);
+                memcpy(head + n + KDKP_SECTION_HDR, log, log_len);
+                n += KDKP_SECTION_HDR + log_len;
+        }
+        kdkp_section_put(head + n, KDKP_SECTION_DUMP, 0, KDKP_SECTION_TO_END);
+        *ret = (char *)head;
+        *ret_len = n + KDKP_SECTION_HDR;
+        return 0;
+}
+
+static void fill_meta(const struct crash_report *r, struct kdkp_init *m) {
+        randombytes_buf(m->dump_id, sizeof(m->dump_id));
+        m->crash_time = r->crash_time > 0 ? (uint64_t)r->crash_time : 0;
+        snprintf(m->hostname, sizeof(m->hostname), "%s", r->nodename);
+        snprintf(m->release, sizeof(m->release), "%s", r->release);
+        snprintf(m->machine, sizeof(m->machine), "%.16s", r->machine);
+        snprintf(m->tool, sizeof(m->tool), "dumptool %s", KDUMPKIT_VERSION);
+}
+
+static int source_done(void *userdata, char *why, size_t why_len) {
+        struct producer *p = userdata;
+        int status;
+
+        if (waitpid(p->pid, &status, 0) < 0)
+                return -errno;
+        p->pid = 0;
+        if (WIFEXITED(status) && WEXITSTATUS(status) == 0)
+                return 0;
+        snprintf(why, why_len, "the dump could not be read to its end (see above); what was sent is kept by the server as incomplete");
+        return -EIO;
+}
+
+static void show(void *userdata, uint64_t acked, uint64_t produced, uint64_t retransmitted, int done) {
+        struct producer *p = userdata;
+
+        if (!p->progress)
+                return;
+        fprintf(stderr, "\rdumptool: sent %8.1f MiB acknowledged of %8.1f MiB produced, %6.1f MiB retransmitted%s",
+                (double)acked / (1 << 20), (double)produced / (1 << 20), (double)retransmitted / (1 << 20),
+                done ? "\n" : " ");
+}
+
+static int start_producer(const struct net_target_options *o, struct producer *p, int *ret_fd) {
+        int fds[2];
+
+        if (pipe2(fds, O_CLOEXEC) < 0)
+                return -errno;
+        fflush(NULL);
+        p->pid = fork();
+        if (p->pid < 0) {
+                close(fds[0]);
+                close(fds[1]);
+                return -errno;
+        }
+        if (p->pid == 0) {
+                close(fds[0]);
+                _exit(o->produce(fds[1], o->userdata) < 0 ? 1 : 0);
+        }
+        close(fds[1]);
+        *ret_fd = fds[0];
+        return 0;
+}
+
+int net_target_send(struct vmcore *v, const struct net_target_options *o, struct netsend_result *ret, char *reason,
+                    size_t reason_len, char *why, size_t why_len) {
+        _cleanup_(crash_report_freep) struct crash_report *r = NULL;
+        struct netsend_options n = { .url = o->url, .timeout_s = o->timeout_s, .buffer = o->buffer };
+        struct producer p = { .progress = o->progress };
+        _cleanup_free_ char *head = NULL;
+        _cleanup_close_ int fd = -1;
+        char hex[65] = "";
+        int e;
+
+        e = netsend_read_key(o->secret_file, n.psk, why, why_len);
+        if (e < 0)
+                return e;
+        if (crash_report_new(v, &r) < 0 || build_head(r, &head, &n.head_len) < 0) {
+                snprintf(why, why_len, "%s", strerror(ENOMEM));
+                return -ENOMEM;
+        }
+        if (r->signature)
+                signature_hex(r->signature, hex);
+        snprintf(reason, reason_len, "%s%s%.12s", crash_report_reason(r) ? crash_report_reason(r) : "no panic message in the log",
+                 hex[0] ? ", signature " : "", hex);
+        fill_meta(r, &n.meta);
+        n.head = (const uint8_t *)head;
+        e = start_producer(o, &p, &fd);
+        if (e < 0) {
+                snprintf(why, why_len, "starting the dump: %s", strerror(-e));
+                return e;
+        }
+        n.source_fd = fd;
+        n.source_done = source_done;
+        n.progress = show;
+        n.userdata = &p;
+        e = netsend_run(&n, ret, why, why_len);
+        sodium_memzero(n.psk, sizeof(n.psk));
+        if (p.pid > 0) {
+                kill(p.pid, SIGKILL);
+                waitpid(p.pid, NULL, 0);
+        }
+        return e;
+}

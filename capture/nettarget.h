@@ -1,0 +1,32 @@
+/* dumptool's udp://HOST[:PORT] target: the crash report and the kernel log
+ * become the stream's first sections, a child process writes the flattened
+ * dump into a pipe, and netsend carries the whole stream to kdumpd. */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "netsend.h"
+#include "vmcore.h"
+
+/* What the network client may keep of the log: kdumpd takes 32 MiB of file
+ * sections by default; the end of a larger log is kept (the panic is there). */
+#define NET_LOG_MAX (16u << 20)
+
+struct net_target_options {
+        const char *url;
+        const char *secret_file;
+        unsigned timeout_s;
+        size_t buffer;
+        bool progress;
+        /* Runs in a child process: writes the flattened dump to fd and
+         * returns 0, or a negative errno after printing why. */
+        int (*produce)(int fd, void *userdata);
+        void *userdata;
+};
+
+/* Sends v's dump. Returns 0 once kdumpd has stored it, with its directory
+ * and figures in ret; else a negative errno with one line in why. The
+ * reason and signature of the crash are in reason (for dumptool's message). */
+int net_target_send(struct vmcore *v, const struct net_target_options *o, struct netsend_result *ret, char *reason,
+                    size_t reason_len, char *why, size_t why_len);

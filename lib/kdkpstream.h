@@ -1,0 +1,77 @@
+/* The receiving end of a KDKP/1 stream (docs/protocol.md §5): its sections
+ * (crash.json, vmcore-dmesg.txt, the dump) and, inside the dump section,
+ * makedumpfile's flattened records, parsed as bytes arrive in order. The
+ * parser's state is plain data, so kdumpd can snapshot it at a segment
+ * boundary, persist it, and resume parsing from there after a restart. */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <sodium.h>
+
+enum kdkp_parse_state {
+        KDKP_PARSE_SECTION = 0, /* collecting a section header */
+        KDKP_PARSE_FILE = 1,    /* inside a file section's body */
+        KDKP_PARSE_FLAT = 2,    /* inside the flattened stream's 4096-byte header */
+        KDKP_PARSE_RECORD = 3,  /* collecting a record header */
+        KDKP_PARSE_PAYLOAD = 4, /* inside a record's payload */
+        KDKP_PARSE_END = 5,     /* after the end record: any byte is an error */
+};
+
+/* Plain data, no pointers: copied as it is into the server's state file. */
+struct kdkp_parser {
+        uint64_t offset;         /* stream bytes consumed */
+        uint64_t remaining;      /* bytes left of the file body, flattened header or payload */
+        uint64_t dest;           /* where the payload's next byte goes in the vmcore */
+        uint64_t end_offset;     /* one past the highest vmcore byte written */
+        uint64_t payload_bytes;  /* record payload so far, all records */
+        uint64_t meta_bytes;     /* file-section bytes so far */
+        uint64_t file_offset;    /* offset inside the current file section */
+        uint32_t state, section, section_flags, got, seen;
+        uint8_t hdr[32];         /* header bytes collected so far */
+};
+
+struct kdkp_limits {
+        uint64_t max_dump_bytes; /* the vmcore's end offset */
+        uint64_t max_meta_bytes; /* all file sections together */
+};
+
+struct kdkp_sink {
+        /* len bytes of file section `section` (1 crash.json, 2 log) at off. */
+        int (*file)(void *userdata, unsigned section, const uint8_t *buf, size_t len, uint64_t off);
+        /* a file section is complete */
+        int (*file_done)(void *userdata, unsigned section, uint32_t flags);
+        /* len bytes of the vmcore at off */
+        int (*dump)(void *userdata, const uint8_t *buf, size_t len, uint64_t off);
+        void *userdata;
+};
+
+/* Starts a parser at stream offset 0. */
+void kdkp_parser_init(struct kdkp_parser *p);
+
+/* Feeds the next len bytes of the stream. Returns 0; -EBADMSG (a malformed
+ * section, flattened header or record, or bytes after the end record),
+ * -EFBIG (past a limit), each with why; or a sink's negative errno. */
+int kdkp_parser_feed(struct kdkp_parser *p, const uint8_t *buf, size_t len, const struct kdkp_limits *lim,
+                     const struct kdkp_sink *sink, char *why, size_t why_len);
+
+/* Whether the stream ended properly, on the flattened end record. */
+bool kdkp_parser_done(const struct kdkp_parser *p);
+
+/* The stream digest of §5.3: a chain of BLAKE2b-256 values over 1 MiB
+ * segments, so that hashing can resume from one stored value. */
+struct kdkp_chain {
+        crypto_generichash_state state; /* the open segment, when offset % SEG != 0 */
+        uint8_t h[32];                  /* h[i] for the last completed segment */
+        uint64_t offset;                /* stream bytes hashed */
+};
+void kdkp_chain_init(struct kdkp_chain *c, const uint8_t dump_id[16]);
+/* Resumes at a segment boundary offset with its chain value. */
+void kdkp_chain_resume(struct kdkp_chain *c, uint64_t offset, const uint8_t h[32]);
+/* Hashes len more bytes. When the data crosses a segment boundary the
+ * caller wants to know of, it feeds up to the boundary first. */
+void kdkp_chain_update(struct kdkp_chain *c, const uint8_t *buf, size_t len);
+/* D = BLAKE2b-256(h[n] ‖ u64 L); c is left unusable. */
+void kdkp_chain_final(struct kdkp_chain *c, uint8_t digest[32]);

@@ -1,0 +1,953 @@
+/* The network child. Sections refer to docs/protocol.md. It opens no paths:
+ * every file it writes came from the parent as a descriptor. */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cleanup.h"
+#include "io.h"
+#include "kdkp.h"
+#include "kdkpstream.h"
+#include "privsep.h"
+#include "receiver.h"
+#include "signature.h"
+#include "unaligned.h"
+
+#define RANGES_MAX 256u          /* out-of-order ranges held per session */
+#define ACK_EVERY 8u
+#define ACK_DELAY_US 2000u
+#define COMMIT_INTERVAL_US 1000000u
+#define LINGER_US 10000000u
+#define HINT_RATE 10u            /* UNAUTH ERRORs a second */
+#define HANDSHAKE_RATE 2000u     /* HELLOs and INITs a second */
+#define STATE_SLOT 512u
+#define STATE_MAGIC "KDKPSTAT"
+
+struct snapshot {
+        uint64_t offset;
+        struct kdkp_parser parser;
+        uint8_t h[32];
+};
+
+struct receiver;
+
+struct session {
+        struct receiver *r;
+        bool live, closed;
+        uint64_t session_id, pn_out, closed_us, last_rx_us, last_commit_us;
+        struct kdkp_session_keys keys;
+        struct kdkp_replay replay;
+        struct sockaddr_storage peer;
+        socklen_t peer_len;
+        const struct kdumpd_key *key;
+        uint8_t dump_id[16];
+        char identity[140];
+        struct ps_msg meta;             /* what the parent knows of the dump */
+        int fds[PS_FDS];
+        uint8_t accept_pkt[KDKP_HDR + KDKP_ACCEPT_BODY + KDKP_TAG];
+        size_t accept_len;
+
+        struct kdkp_parser parser;
+        struct kdkp_chain chain;
+        struct snapshot snap;           /* at the last segment boundary parsed */
+        uint64_t generation;
+        uint8_t *win;                   /* [recv, recv + window) by offset modulo window */
+        uint64_t recv, commit, max_offset, resume_buffer;
+        struct kdkp_range ranges[RANGES_MAX];
+        unsigned n_ranges;
+
+        uint64_t largest_pn, largest_pn_us;
+        unsigned unacked;
+        bool ack_now;
+
+        bool fin;
+        struct kdkp_fin fin_msg;
+        bool result_ready;
+        struct kdkp_result result;
+
+        double tokens;
+        uint64_t tokens_us;
+};
+
+struct receiver {
+        const struct kdumpd_config *c;
+        int sock, parent;
+        uint8_t cookie_secret[32];
+        struct session *sessions;
+        size_t n_sessions;
+        struct receiver_counters n;
+        uint64_t rate_second, hints, handshakes;
+};
+
+static uint64_t now_us(void) {
+        struct timespec ts;
+
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+}
+
+/* The peer's address as 16 bytes (IPv4 mapped) and its port, for cookies. */
+static void peer_bytes(const struct sockaddr_storage *ss, uint8_t addr[16], uint16_t *port) {
+        memset(addr, 0, 16);
+        if (ss->ss_family == AF_INET) {
+                const struct sockaddr_in *in = (const struct sockaddr_in *)ss;
+                addr[10] = addr[11] = 0xff;
+                memcpy(addr + 12, &in->sin_addr, 4);
+                *port = ntohs(in->sin_port);
+        } else {
+                const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)ss;
+                memcpy(addr, &in6->sin6_addr, 16);
+                *port = ntohs(in6->sin6_port);
+        }
+}
+
+static void peer_ip(const struct sockaddr_storage *ss, char *out, size_t len) {
+        uint8_t addr[16];
+        uint16_t port;
+
+        peer_bytes(ss, addr, &port);
+        if (ss->ss_family == AF_INET || IN6_IS_ADDR_V4MAPPED((struct in6_addr *)addr))
+                inet_ntop(AF_INET, addr + 12, out, (socklen_t)len);
+        else
+                inet_ntop(AF_INET6, addr, out, (socklen_t)len);
+}
+
+static void send_to(struct receiver *r, const struct sockaddr_storage *to, socklen_t to_len, const uint8_t *buf,
+                    size_t len) {
+        (void)!sendto(r->sock, buf, len, 0, (const struct sockaddr *)to, to_len);
+}
+
+static void send_sealed(struct receiver *r, struct session *s, uint8_t type, const uint8_t *body, size_t len) {
+        struct kdkp_header h = { .type = type, .session_id = s->session_id, .pn = s->pn_out++ };
+        uint8_t out[KDKP_MAX_DGRAM];
+        size_t n = kdkp_seal(out, sizeof(out), s->keys.s2c, &h, body, len);
+
+        if (n)
+                send_to(r, &s->peer, s->peer_len, out, n);
+}
+
+static bool rate_ok(struct receiver *r, uint64_t *count, unsigned limit) {
+        uint64_t second = now_us() / 1000000u;
+
+        if (second != r->rate_second) {
+                r->rate_second = second;
+                r->hints = r->handshakes = 0;
+        }
+        return ++*count <= limit;
+}
+
+static void send_unauth_error(struct receiver *r, const struct sockaddr_storage *to, socklen_t to_len, unsigned code,
+                              const uint8_t rc[32], const char *text) {
+        struct kdkp_error m = { .code = (uint16_t)code };
+        uint8_t out[512];
+        size_t n;
+
+        if (!rate_ok(r, &r->hints, HINT_RATE))
+                return;
+        memcpy(m.rc, rc, 32);
+        snprintf(m.text, sizeof(m.text), "%s", text);
+        n = kdkp_error_build_unauth(out, sizeof(out), &m);
+        send_to(r, to, to_len, out, n);
+}
+
+/* HELLO: a CHALLENGE, and no state kept (§4.1). */
+static void on_hello(struct receiver *r, const uint8_t *buf, size_t len, const struct sockaddr_storage *from,
+                     socklen_t from_len) {
+        struct kdkp_hello h;
+        struct kdkp_challenge m = { 0 };
+        const struct kdumpd_key *k;
+        uint8_t out[256], addr[16];
+        uint16_t port;
+        char text[64], id[17];
+
+        if (kdkp_hello_parse(buf, len, &h) < 0) {
+                r->n.dropped_malformed++;
+                return;
+        }
+        if (!rate_ok(r, &r->handshakes, HANDSHAKE_RATE))
+                return;
+        k = kdumpd_config_find_key(r->c, h.key_id);
+        if (!k) {
+                kdkp_key_id_hex(h.key_id, id);
+                snprintf(text, sizeof(text), "unknown key id %s", id);
+                r->n.dropped_auth++;
+                send_unauth_error(r, from, from_len, KDKP_E_BAD_KEY, h.rc, text);
+                return;
+        }
+        if (kdkp_hello_verify(buf, len, &k->psk) < 0) {
+                r->n.dropped_auth++;
+                return;
+        }
+        randombytes_buf(m.rs, 32);
+        m.cookie_time = (uint32_t)time(NULL);
+        peer_bytes(from, addr, &port);
+        kdkp_cookie(m.cookie, r->cookie_secret, m.cookie_time, addr, port, h.key_id, h.rc, m.rs);
+        m.base_datagram = (uint16_t)len;
+        m.max_datagram = (uint16_t)len;
+        send_to(r, from, from_len, out, kdkp_challenge_build(out, &k->psk, h.rc, &m));
+}
+
+static struct session *find_session(struct receiver *r, uint64_t session_id) {
+        for (size_t i = 0; i < r->n_sessions; i++)
+                if (r->sessions[i].live && r->sessions[i].session_id == session_id)
+                        return &r->sessions[i];
+        return NULL;
+}
+
+static struct session *find_dump(struct receiver *r, const struct kdumpd_key *k, const uint8_t dump_id[16]) {
+        for (size_t i = 0; i < r->n_sessions; i++)
+                if (r->sessions[i].live && r->sessions[i].key == k && memcmp(r->sessions[i].dump_id, dump_id, 16) == 0)
+                        return &r->sessions[i];
+        return NULL;
+}
+
+/* The state file (§8.1): two slots written alternately, each checksummed,
+ * so a torn write can only damage the slot being written. */
+static int state_write(struct session *s) {
+        uint8_t slot[STATE_SLOT] = { 0 };
+
+        static_assert(sizeof(struct kdkp_parser) <= 256, "the parser fits its place in a state slot");
+        memcpy(slot, STATE_MAGIC, 8);
+        put_le32(slot + 8, 1);
+        put_le64(slot + 16, ++s->generation);
+        memcpy(slot + 24, s->dump_id, 16);
+        memcpy(slot + 40, s->key->psk.key_id, 8);
+        put_le64(slot + 48, s->snap.offset);
+        memcpy(slot + 56, s->snap.h, 32);
+        memcpy(slot + 88, &s->snap.parser, sizeof(s->snap.parser));
+        crypto_generichash(slot + STATE_SLOT - 32, 32, slot, STATE_SLOT - 32, NULL, 0);
+        return pwrite_full(s->fds[PS_FD_STATE], slot, sizeof(slot), (s->generation % 2) * STATE_SLOT);
+}
+
+static bool state_slot_valid(const uint8_t *slot, const struct session *s) {
+        uint8_t sum[32];
+
+        crypto_generichash(sum, 32, slot, STATE_SLOT - 32, NULL, 0);
+        return memcmp(slot, STATE_MAGIC, 8) == 0 && le32(slot + 8) == 1 && sodium_memcmp(sum, slot + STATE_SLOT - 32, 32) == 0 &&
+               memcmp(slot + 24, s->dump_id, 16) == 0 && memcmp(slot + 40, s->key->psk.key_id, 8) == 0;
+}
+
+/* Loads the newer valid slot; a dump with none starts again from 0. */
+static void state_load(struct session *s) {
+        uint8_t slots[2 * STATE_SLOT];
+        const uint8_t *best = NULL;
+
+        if (pread_exact(s->fds[PS_FD_STATE], slots, sizeof(slots), 0) < 0)
+                return;
+        for (int i = 0; i < 2; i++) {
+                const uint8_t *slot = slots + i * STATE_SLOT;
+                if (state_slot_valid(slot, s) && (!best || le64(slot + 16) > le64(best + 16)))
+                        best = slot;
+        }
+        if (!best)
+                return;
+        s->generation = le64(best + 16);
+        s->snap.offset = le64(best + 48);
+        memcpy(s->snap.h, best + 56, 32);
+        memcpy(&s->snap.parser, best + 88, sizeof(s->snap.parser));
+        s->parser = s->snap.parser;
+        s->recv = s->commit = s->snap.offset;
+        kdkp_chain_resume(&s->chain, s->snap.offset, s->snap.h);
+}
+
+/* A commit (§8.1): the data, then the state that says it is there. */
+static int commit(struct session *s) {
+        if (s->snap.offset <= s->commit && s->generation)
+                return 0;
+        /* EINVAL: /dev/null, standing in for a file section already complete */
+        for (int i = PS_FD_JSON; i <= PS_FD_VMCORE; i++)
+                if (fdatasync(s->fds[i]) < 0 && errno != EINVAL)
+                        return -errno;
+        if (state_write(s) < 0 || fdatasync(s->fds[PS_FD_STATE]) < 0)
+                return -EIO;
+        s->commit = s->snap.offset;
+        s->last_commit_us = now_us();
+        return 0;
+}
+
+static void session_free(struct session *s) {
+        for (int i = 0; i < PS_FDS; i++)
+                if (s->fds[i] >= 0)
+                        close(s->fds[i]);
+        free(s->win);
+        sodium_memzero(&s->keys, sizeof(s->keys));
+        memset(s, 0, sizeof(*s));
+        for (int i = 0; i < PS_FDS; i++)
+                s->fds[i] = -1;
+}
+
+static int ask_parent(struct receiver *r, struct ps_msg *m, int fds[PS_FDS]) {
+        int tmp[PS_FDS], e = ps_send(r->parent, m, NULL, 0);
+
+        if (e < 0)
+                return e;
+        e = ps_recv(r->parent, m, fds ? fds : tmp);
+        if (!fds)
+                for (int i = 0; i < PS_FDS; i++)
+                        if (tmp[i] >= 0)
+                                close(tmp[i]);
+        return e;
+}
+
+/* Client strings never reach a path or a log unfiltered (§10.3). */
+static void sanitize(char *s, const char *allowed, const char *empty) {
+        for (char *p = s; *p; p++)
+                if (!strchr(allowed, *p) && !((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9')))
+                        *p = '_';
+        if (!*s)
+                snprintf(s, 8, "%s", empty);
+}
+
+static struct session *new_slot(struct receiver *r) {
+        for (size_t i = 0; i < r->n_sessions; i++)
+                if (!r->sessions[i].live)
+                        return &r->sessions[i];
+        return NULL;
+}
+
+static unsigned count_identity(const struct receiver *r, const char *identity) {
+        unsigned n = 0;
+
+        for (size_t i = 0; i < r->n_sessions; i++)
+                if (r->sessions[i].live && !r->sessions[i].closed && strcmp(r->sessions[i].identity, identity) == 0)
+                        n++;
+        return n;
+}
+
+static void refuse(struct receiver *r, const struct kdkp_session_keys *keys, const struct sockaddr_storage *to,
+                   socklen_t to_len, unsigned code, uint32_t retry_ms, const char *text) {
+        struct kdkp_header h = { .type = KDKP_ERROR, .session_id = keys->session_id };
+        struct kdkp_error m = { .code = (uint16_t)code, .retry_after_ms = retry_ms,
+                                .flags = retry_ms ? 0 : KDKP_ERROR_FATAL };
+        uint8_t body[64 + KDKP_TEXT_MAX], out[512];
+        size_t n;
+
+        snprintf(m.text, sizeof(m.text), "%s", text);
+        n = kdkp_seal(out, sizeof(out), keys->s2c, &h, body, kdkp_error_put(body, &m));
+        send_to(r, to, to_len, out, n);
+}
+
+static void meta_of(struct ps_msg *m, const struct kdkp_init *in, const struct kdumpd_key *k,
+                    const struct sockaddr_storage *from) {
+        memset(m, 0, sizeof(*m));
+        m->type = PS_ADMIT;
+        snprintf(m->key_name, sizeof(m->key_name), "%s", k->name);
+        sodium_bin2hex(m->dump_id, sizeof(m->dump_id), in->dump_id, 16);
+        peer_ip(from, m->ip, sizeof(m->ip));
+        snprintf(m->host, sizeof(m->host), "%s", in->hostname);
+        sanitize(m->host, ".-", "unknown");
+        /* A host key names its machine; only a fleet key's dumps go by the
+         * name the client claims (§2). */
+        if (!k->fleet)
+                snprintf(m->host, sizeof(m->host), "%s", k->name);
+        snprintf(m->release, sizeof(m->release), "%s", in->release);
+        sanitize(m->release, "._+~-", "unknown");
+        snprintf(m->machine, sizeof(m->machine), "%s", in->machine);
+        sanitize(m->machine, "_", "unknown");
+        m->crash_time = (int64_t)in->crash_time;
+}
+
+static int sink_file(void *userdata, unsigned section, const uint8_t *buf, size_t len, uint64_t off) {
+        struct session *s = userdata;
+
+        return pwrite_full(s->fds[section == KDKP_SECTION_CRASH_JSON ? PS_FD_JSON : PS_FD_LOG], buf, len, off);
+}
+
+/* The log is whole: the signature is computed here, in the unprivileged
+ * child, from the bytes as received; the parent only files the result. */
+static void log_signature(struct session *s, struct ps_msg *m) {
+        uint64_t len = s->parser.file_offset;
+        _cleanup_free_ char *text = len ? malloc(len) : NULL;
+        struct signature *sig = NULL;
+
+        if (!text || pread_exact(s->fds[PS_FD_LOG], text, len, 0) < 0 || signature_parse(text, len, &sig) < 0 ||
+            signature_finish(sig) < 0) {
+                signature_free(sig);
+                return;
+        }
+        if (sig->panic || sig->header) {
+                signature_hex(sig, m->signature);
+                snprintf(m->reason, sizeof(m->reason), "%s", sig->reason ? sig->reason : "");
+        }
+        signature_free(sig);
+}
+
+static int sink_file_done(void *userdata, unsigned section, uint32_t flags) {
+        struct session *s = userdata;
+        struct ps_msg m = s->meta;
+        int e;
+
+        (void)flags;
+        if (fdatasync(s->fds[section == KDKP_SECTION_CRASH_JSON ? PS_FD_JSON : PS_FD_LOG]) < 0)
+                return -errno;
+        m.type = PS_FILE_DONE;
+        m.section = section;
+        if (section == KDKP_SECTION_LOG)
+                log_signature(s, &m);
+        e = ask_parent(s->r, &m, NULL);
+        return e < 0 ? e : m.type == PS_OK ? 0 : -EIO;
+}
+
+static int sink_dump(void *userdata, const uint8_t *buf, size_t len, uint64_t off) {
+        struct session *s = userdata;
+
+        return pwrite_full(s->fds[PS_FD_VMCORE], buf, len, off);
+}
+
+static const struct kdkp_sink sink_ops = { .file = sink_file, .file_done = sink_file_done, .dump = sink_dump };
+
+static struct kdkp_limits limits_of(const struct receiver *r) {
+        return (struct kdkp_limits){ .max_dump_bytes = r->c->max_dump_size, .max_meta_bytes = r->c->max_meta_size };
+}
+
+static uint64_t max_offset_of(const struct session *s, const struct kdumpd_config *c) {
+        uint64_t a = s->recv + c->window, b = s->commit + s->resume_buffer;
+
+        return a < b ? a : b;
+}
+
+static void build_accept(struct receiver *r, struct session *s, uint16_t status) {
+        struct kdkp_accept a = { .dump_status = status, .resume_offset = s->commit, .max_dump_bytes = r->c->max_dump_size,
+                                 .max_meta_bytes = (uint32_t)r->c->max_meta_size, .max_ack_delay_us = ACK_DELAY_US,
+                                 .max_datagram = KDKP_BASE_DGRAM, .idle_timeout_s = (uint16_t)r->c->idle_timeout };
+        struct kdkp_header h = { .type = KDKP_ACCEPT, .session_id = s->session_id, .pn = 0 };
+        uint8_t body[KDKP_ACCEPT_BODY];
+
+        memcpy(a.resume_chain, s->snap.h, 32);
+        s->max_offset = max_offset_of(s, r->c);
+        a.max_offset = s->max_offset;
+        snprintf(a.dir, sizeof(a.dir), "%s", s->meta.dir);
+        s->accept_len = kdkp_seal(s->accept_pkt, sizeof(s->accept_pkt), s->keys.s2c, &h, body, kdkp_accept_put(body, &a));
+        s->pn_out = 1;
+}
+
+/* An earlier session of this dump gives way to the new one (§8.2). */
+static void supersede(struct receiver *r, struct session *old) {
+        struct kdkp_error m = { .code = KDKP_E_SUPERSEDED, .retry_after_ms = 1000 };
+        uint8_t body[64 + KDKP_TEXT_MAX];
+
+        commit(old);
+        snprintf(m.text, sizeof(m.text), "a newer session took over this dump");
+        send_sealed(r, old, KDKP_ERROR, body, kdkp_error_put(body, &m));
+        session_free(old);
+}
+
+static int admit(struct receiver *r, struct session *s, const struct kdkp_init *in, const struct sockaddr_storage *from) {
+        struct ps_msg m;
+        int e;
+
+        meta_of(&m, in, s->key, from);
+        e = ask_parent(r, &m, s->fds);
+        if (e < 0 || m.type != PS_ADMITTED)
+                return e < 0 ? e : -EIO;
+        s->meta = m;
+        if (m.status == PS_REFUSE || m.status == PS_DONE_ALREADY)
+                return 0;
+        for (int i = 0; i < PS_FDS; i++)
+                if (s->fds[i] < 0)
+                        return -EBADF;
+        s->win = malloc(r->c->window);
+        if (!s->win)
+                return -ENOMEM;
+        kdkp_parser_init(&s->parser);
+        kdkp_chain_init(&s->chain, in->dump_id);
+        s->snap.parser = s->parser;
+        memcpy(s->snap.h, s->chain.h, 32);
+        if (m.status == PS_RESUME)
+                state_load(s);
+        return 0;
+}
+
+static void on_init(struct receiver *r, const uint8_t *buf, size_t len, const struct sockaddr_storage *from,
+                    socklen_t from_len) {
+        struct kdkp_session_keys keys;
+        struct kdkp_init in;
+        const struct kdumpd_key *k;
+        struct session *s, *old;
+        uint8_t cookie[16], addr[16];
+        uint16_t port;
+        uint32_t now = (uint32_t)time(NULL);
+        struct kdkp_header h;
+
+        if (kdkp_init_parse_clear(buf, len, &in) < 0 || kdkp_header_parse(buf, len, &h) < 0) {
+                r->n.dropped_malformed++;
+                return;
+        }
+        if (!rate_ok(r, &r->handshakes, HANDSHAKE_RATE))
+                return;
+        k = kdumpd_config_find_key(r->c, in.key_id);
+        peer_bytes(from, addr, &port);
+        if (k)
+                kdkp_cookie(cookie, r->cookie_secret, in.cookie_time, addr, port, in.key_id, in.rc, in.rs);
+        if (!k || in.cookie_time > now || in.cookie_time + KDKP_COOKIE_LIFETIME < now ||
+            sodium_memcmp(cookie, in.cookie, 16) != 0) {
+                r->n.dropped_auth++;
+                return;
+        }
+        kdkp_session_keys(&k->psk, in.rc, in.rs, &keys);
+        if (keys.session_id != h.session_id || kdkp_init_open(buf, len, &keys, &in) < 0) {
+                r->n.dropped_auth++;
+                return;
+        }
+        s = find_session(r, keys.session_id);
+        if (s) { /* a retransmitted INIT: the same ACCEPT again (§4.5) */
+                send_to(r, &s->peer, s->peer_len, s->accept_pkt, s->accept_len);
+                return;
+        }
+        if (in.stream_format != 1 || in.resume_buffer < 2 * KDKP_SEG) {
+                refuse(r, &keys, from, from_len, KDKP_E_PROTOCOL, 0, "unsupported stream format or resume buffer");
+                return;
+        }
+        old = find_dump(r, k, in.dump_id);
+        if (old)
+                supersede(r, old);
+        s = new_slot(r);
+        if (!s) {
+                refuse(r, &keys, from, from_len, KDKP_E_TOO_MANY_SESSIONS, 2000, "the server is busy; try again");
+                return;
+        }
+        session_free(s);
+        s->r = r;
+        s->key = k;
+        snprintf(s->identity, sizeof(s->identity), "%s/%s", k->name, k->fleet ? in.hostname : "");
+        if (count_identity(r, s->identity) >= r->c->max_sessions_per_host) {
+                refuse(r, &keys, from, from_len, KDKP_E_TOO_MANY_SESSIONS, 2000, "too many sessions for this host");
+                return;
+        }
+        s->keys = keys;
+        s->session_id = keys.session_id;
+        memcpy(s->dump_id, in.dump_id, 16);
+        memcpy(&s->peer, from, sizeof(*from));
+        s->peer_len = from_len;
+        s->resume_buffer = in.resume_buffer;
+        if (admit(r, s, &in, from) < 0) {
+                session_free(s);
+                refuse(r, &keys, from, from_len, KDKP_E_INTERNAL, 0, "the server could not create the dump");
+                return;
+        }
+        if (s->meta.status == PS_REFUSE) {
+                unsigned code = s->meta.code;
+                session_free(s);
+                refuse(r, &keys, from, from_len, code, 0,
+                       code == KDKP_E_DISK_FULL ? "the dump filesystem is below its free-space minimum" : "refused");
+                return;
+        }
+        s->live = true;
+        s->last_rx_us = s->last_commit_us = s->tokens_us = now_us();
+        r->n.sessions++;
+        build_accept(r, s, s->meta.status == PS_DONE_ALREADY ? KDKP_COMPLETE : KDKP_ADMITTED);
+        if (s->meta.status == PS_DONE_ALREADY) {
+                s->closed = true;
+                s->closed_us = now_us();
+        }
+        fprintf(stderr, "kdumpd: %s %s (%s, %s) as %s, from offset %llu\n",
+                s->meta.status == PS_RESUME ? "resuming" : s->meta.status == PS_DONE_ALREADY ? "already stored:" : "receiving",
+                s->meta.host, s->meta.ip, s->meta.release, s->meta.dir, (unsigned long long)s->commit);
+        send_to(r, &s->peer, s->peer_len, s->accept_pkt, s->accept_len);
+}
+
+/* Adds [start, end) to the out-of-order set; false when it is full. */
+static bool add_range(struct session *s, uint64_t start, uint64_t end) {
+        unsigned i = 0, j;
+
+        while (i < s->n_ranges && s->ranges[i].end < start)
+                i++;
+        j = i;
+        while (j < s->n_ranges && s->ranges[j].start <= end) {
+                if (s->ranges[j].start < start)
+                        start = s->ranges[j].start;
+                if (s->ranges[j].end > end)
+                        end = s->ranges[j].end;
+                j++;
+        }
+        if (i == j && s->n_ranges == RANGES_MAX)
+                return false;
+        memmove(&s->ranges[i + 1], &s->ranges[j], (s->n_ranges - j) * sizeof(s->ranges[0]));
+        s->n_ranges = s->n_ranges - (j - i) + 1;
+        s->ranges[i] = (struct kdkp_range){ start, end };
+        return true;
+}
+
+/* Parses and hashes [recv, upto) from the window, stopping at each segment
+ * boundary to snapshot the parser (§8.1). */
+static int advance(struct receiver *r, struct session *s, uint64_t upto, char *why, size_t why_len) {
+        struct kdkp_limits lim = limits_of(r);
+        struct kdkp_sink sink = sink_ops;
+
+        sink.userdata = s;
+        while (s->recv < upto) {
+                size_t at = (size_t)(s->recv % r->c->window), n = (size_t)(upto - s->recv);
+                size_t seg = KDKP_SEG - (size_t)(s->recv % KDKP_SEG);
+                int e;
+
+                if (n > r->c->window - at)
+                        n = r->c->window - at;
+                if (n > seg)
+                        n = seg;
+                kdkp_chain_update(&s->chain, s->win + at, n);
+                e = kdkp_parser_feed(&s->parser, s->win + at, n, &lim, &sink, why, why_len);
+                if (e < 0)
+                        return e;
+                s->recv += n;
+                if (s->recv % KDKP_SEG == 0)
+                        s->snap = (struct snapshot){ .offset = s->recv, .parser = s->parser };
+                if (s->recv % KDKP_SEG == 0)
+                        memcpy(s->snap.h, s->chain.h, 32);
+        }
+        return 0;
+}
+
+static void send_ack(struct receiver *r, struct session *s) {
+        struct kdkp_ack a = { .recv_offset = s->recv, .commit_offset = s->commit, .largest_pn = s->largest_pn };
+        uint8_t body[48 + 16 * KDKP_SACK_MAX];
+        uint64_t m = max_offset_of(s, r->c);
+        unsigned active = 0;
+
+        if (m > s->max_offset)
+                s->max_offset = m;
+        a.max_offset = s->max_offset;
+        a.ack_delay_us = (uint32_t)(now_us() - s->largest_pn_us);
+        for (size_t i = 0; i < r->n_sessions; i++)
+                active += r->sessions[i].live && !r->sessions[i].closed;
+        a.rate_cap = (uint32_t)(r->c->rate_total / (active ? active : 1) / 1024);
+        if (r->c->rate_per_host && r->c->rate_per_host / 1024 < a.rate_cap)
+                a.rate_cap = (uint32_t)(r->c->rate_per_host / 1024);
+        a.nranges = (uint16_t)(s->n_ranges < KDKP_SACK_MAX ? s->n_ranges : KDKP_SACK_MAX);
+        memcpy(a.ranges, s->ranges, a.nranges * sizeof(a.ranges[0]));
+        send_sealed(r, s, KDKP_ACK, body, kdkp_ack_put(body, &a));
+        s->unacked = 0;
+        s->ack_now = false;
+}
+
+/* The dump ends: stored, or failed with a code. The parent renames, files
+ * it in the index and runs the hook; the client gets a RESULT. */
+static void finish(struct receiver *r, struct session *s, uint16_t status, uint16_t code, const char *text) {
+        struct ps_msg m = s->meta;
+
+        m.type = PS_FINISH;
+        m.status = status;
+        m.code = code;
+        m.size = s->parser.end_offset;
+        snprintf(m.dump_status, sizeof(m.dump_status), "%s",
+                 status == KDKP_STORED ? "complete" : code == KDKP_E_HASH_MISMATCH ? "hash-mismatch" : "failed");
+        if (status == KDKP_STORED && fdatasync(s->fds[PS_FD_VMCORE]) < 0) {
+                status = KDKP_FAILED;
+                code = KDKP_E_INTERNAL;
+                snprintf(m.dump_status, sizeof(m.dump_status), "failed");
+        }
+        if (ask_parent(r, &m, NULL) < 0 || m.type != PS_OK) {
+                status = KDKP_FAILED;
+                code = KDKP_E_INTERNAL;
+        }
+        s->result = (struct kdkp_result){ .status = status, .code = code, .stored_length = s->parser.end_offset };
+        snprintf(s->result.dir, sizeof(s->result.dir), "%s", s->meta.dir);
+        s->result_ready = true;
+        s->closed = true;
+        s->closed_us = now_us();
+        if (status == KDKP_STORED)
+                r->n.stored++;
+        fprintf(stderr, "kdumpd: %s: %s%s%s\n", s->meta.dir, m.dump_status, text ? ": " : "", text ? text : "");
+}
+
+static void send_result(struct receiver *r, struct session *s) {
+        uint8_t body[KDKP_RESULT_BODY];
+
+        send_sealed(r, s, KDKP_RESULT, body, kdkp_result_put(body, &s->result));
+}
+
+static void fail_session(struct receiver *r, struct session *s, uint16_t code, const char *why) {
+        struct kdkp_error m = { .code = code, .flags = KDKP_ERROR_FATAL };
+        uint8_t body[64 + KDKP_TEXT_MAX];
+
+        finish(r, s, KDKP_FAILED, code, why);
+        snprintf(m.text, sizeof(m.text), "%s", why);
+        send_sealed(r, s, KDKP_ERROR, body, kdkp_error_put(body, &m));
+}
+
+static void try_finish(struct receiver *r, struct session *s) {
+        uint8_t digest[32];
+
+        if (!s->fin || s->closed || s->recv < s->fin_msg.length)
+                return;
+        if (s->recv != s->fin_msg.length || !kdkp_parser_done(&s->parser)) {
+                fail_session(r, s, KDKP_E_PROTOCOL, "the stream did not end on the flattened end record");
+                return;
+        }
+        kdkp_chain_final(&s->chain, digest);
+        if (sodium_memcmp(digest, s->fin_msg.digest, 32) != 0) {
+                finish(r, s, KDKP_FAILED, KDKP_E_HASH_MISMATCH, "the stream digest does not match");
+                return;
+        }
+        finish(r, s, KDKP_STORED, 0, NULL);
+        memcpy(s->result.digest, digest, 32);
+}
+
+static bool rate_allows(struct receiver *r, struct session *s, size_t len) {
+        uint64_t now = now_us();
+        double cap = (double)r->c->rate_total, burst;
+        unsigned active = 0;
+
+        for (size_t i = 0; i < r->n_sessions; i++)
+                active += r->sessions[i].live && !r->sessions[i].closed;
+        cap /= active ? active : 1;
+        if (r->c->rate_per_host && (double)r->c->rate_per_host < cap)
+                cap = (double)r->c->rate_per_host;
+        /* Police at 1.5 × the cap the client is told, so that its pacing,
+         * not our drops, is what normally holds it back (§6.7). */
+        cap *= 1.5;
+        burst = cap / 100 > 65536 ? cap / 100 : 65536;
+        s->tokens += (double)(now - s->tokens_us) * cap / 1e6;
+        s->tokens_us = now;
+        if (s->tokens > burst)
+                s->tokens = burst;
+        if (s->tokens < (double)len)
+                return false;
+        s->tokens -= (double)len;
+        return true;
+}
+
+static void on_data(struct receiver *r, struct session *s, const struct kdkp_header *h, const uint8_t *body, size_t len) {
+        const uint8_t *payload;
+        uint64_t off, end;
+        size_t n;
+        char why[256];
+        int e;
+
+        if (kdkp_data_parse(body, len, &off, &payload, &n) < 0) {
+                r->n.dropped_malformed++;
+                return;
+        }
+        if (!rate_allows(r, s, n)) {
+                r->n.dropped_rate++;
+                return;
+        }
+        if (h->flags & KDKP_FLAG_ACK_NOW)
+                s->ack_now = true;
+        s->unacked++;
+        end = off + n;
+        if (end > s->max_offset) {
+                r->n.dropped_malformed++;
+                return;
+        }
+        if (end <= s->recv) {
+                s->ack_now = true; /* a duplicate: the client missed an ACK */
+                return;
+        }
+        if (off < s->recv) {
+                payload += s->recv - off;
+                off = s->recv;
+        }
+        if (off > s->recv)
+                s->ack_now = true; /* above a hole */
+        for (uint64_t o = off; o < end;) {
+                size_t at = (size_t)(o % r->c->window), k = (size_t)(end - o);
+                if (k > r->c->window - at)
+                        k = r->c->window - at;
+                memcpy(s->win + at, payload + (o - off), k);
+                o += k;
+        }
+        if (!add_range(s, off, end)) {
+                s->ack_now = true;
+                return;
+        }
+        if (s->ranges[0].start != s->recv)
+                return;
+        end = s->ranges[0].end;
+        memmove(s->ranges, s->ranges + 1, --s->n_ranges * sizeof(s->ranges[0]));
+        e = advance(r, s, end, why, sizeof(why));
+        if (e < 0) {
+                fail_session(r, s, e == -EFBIG ? KDKP_E_DUMP_TOO_LARGE : e == -ENOSPC ? KDKP_E_DISK_FULL
+                                   : e == -EBADMSG ? KDKP_E_PROTOCOL : KDKP_E_INTERNAL,
+                             e == -EBADMSG || e == -EFBIG ? why : strerror(-e));
+                return;
+        }
+        if (s->recv - s->commit >= s->resume_buffer / 2) {
+                if (commit(s) < 0) {
+                        fail_session(r, s, KDKP_E_INTERNAL, "the dump could not be made durable");
+                        return;
+                }
+                s->ack_now = true;
+        }
+        try_finish(r, s);
+}
+
+static void on_session_packet(struct receiver *r, struct session *s, const struct kdkp_header *h, const uint8_t *body,
+                              size_t len, const struct sockaddr_storage *from, socklen_t from_len) {
+        /* Replies go where the newest authenticated packet came from (§8.3). */
+        if (h->pn >= s->largest_pn) {
+                memcpy(&s->peer, from, sizeof(*from));
+                s->peer_len = from_len;
+                s->largest_pn = h->pn;
+                s->largest_pn_us = now_us();
+        }
+        s->last_rx_us = now_us();
+        if (s->closed) {
+                if (h->type == KDKP_FIN && s->result_ready)
+                        send_result(r, s);
+                return;
+        }
+        switch (h->type) {
+        case KDKP_DATA:
+                on_data(r, s, h, body, len);
+                break;
+        case KDKP_PING: {
+                struct kdkp_pong p = { .ping_pn = h->pn, .ping_size = (uint16_t)(len + KDKP_HDR + KDKP_TAG) };
+                uint8_t out[KDKP_PONG_BODY];
+                if (len < KDKP_PING_BODY)
+                        break;
+                p.token = le64(body);
+                send_sealed(r, s, KDKP_PONG, out, kdkp_pong_put(out, &p));
+                break;
+        }
+        case KDKP_FIN:
+                if (kdkp_fin_parse(body, len, &s->fin_msg) < 0) {
+                        r->n.dropped_malformed++;
+                        break;
+                }
+                s->fin = true;
+                s->ack_now = true;
+                try_finish(r, s);
+                if (s->result_ready)
+                        send_result(r, s);
+                break;
+        case KDKP_ERROR: {
+                struct kdkp_error m;
+                if (kdkp_error_parse(body, len, &m) == 0) {
+                        fprintf(stderr, "kdumpd: %s: the client gave up: %s\n", s->meta.dir, m.text);
+                        commit(s);
+                        session_free(s);
+                }
+                break;
+        }
+        default:
+                r->n.dropped_malformed++;
+                break;
+        }
+}
+
+static void on_datagram(struct receiver *r, const uint8_t *buf, size_t len, const struct sockaddr_storage *from,
+                        socklen_t from_len) {
+        uint8_t body[KDKP_MAX_DGRAM];
+        struct kdkp_header h;
+        struct session *s;
+        int n;
+
+        if (kdkp_header_parse(buf, len, &h) < 0) {
+                r->n.dropped_malformed++;
+                return;
+        }
+        if (h.type == KDKP_HELLO) {
+                on_hello(r, buf, len, from, from_len);
+                return;
+        }
+        if (h.type == KDKP_INIT) {
+                on_init(r, buf, len, from, from_len);
+                return;
+        }
+        s = find_session(r, h.session_id);
+        if (!s) {
+                r->n.dropped_unknown++;
+                return;
+        }
+        if (!kdkp_replay_check(&s->replay, h.pn) || (n = kdkp_open(buf, len, s->keys.c2s, &h, body)) < 0) {
+                r->n.dropped_auth++;
+                return;
+        }
+        kdkp_replay_update(&s->replay, h.pn);
+        on_session_packet(r, s, &h, body, (size_t)n, from, from_len);
+}
+
+static void session_timers(struct receiver *r, struct session *s) {
+        uint64_t now = now_us();
+
+        if (s->closed) {
+                if (now - s->closed_us >= LINGER_US)
+                        session_free(s);
+                return;
+        }
+        if (s->snap.offset > s->commit && now - s->last_commit_us >= COMMIT_INTERVAL_US && commit(s) == 0)
+                s->ack_now = true;
+        if (s->ack_now || s->unacked >= ACK_EVERY || (s->unacked && now - s->largest_pn_us >= ACK_DELAY_US))
+                send_ack(r, s);
+        if (now - s->last_rx_us >= r->c->idle_timeout * 1000000u) {
+                struct kdkp_error m = { .code = KDKP_E_IDLE_TIMEOUT, .retry_after_ms = 1000 };
+                uint8_t body[64 + KDKP_TEXT_MAX];
+                commit(s);
+                snprintf(m.text, sizeof(m.text), "no packet for %llu s", (unsigned long long)r->c->idle_timeout);
+                send_sealed(r, s, KDKP_ERROR, body, kdkp_error_put(body, &m));
+                fprintf(stderr, "kdumpd: %s: idle; kept for a resume at offset %llu\n", s->meta.dir,
+                        (unsigned long long)s->commit);
+                session_free(s);
+        }
+}
+
+static void shutdown_sessions(struct receiver *r) {
+        for (size_t i = 0; i < r->n_sessions; i++) {
+                struct session *s = &r->sessions[i];
+                struct kdkp_error m = { .code = KDKP_E_SHUTDOWN, .retry_after_ms = 2000 };
+                uint8_t body[64 + KDKP_TEXT_MAX];
+
+                if (!s->live)
+                        continue;
+                if (!s->closed) {
+                        commit(s);
+                        snprintf(m.text, sizeof(m.text), "kdumpd is stopping");
+                        send_sealed(r, s, KDKP_ERROR, body, kdkp_error_put(body, &m));
+                }
+                session_free(s);
+        }
+}
+
+int receiver_run(const struct kdumpd_config *c, int sock, int parent, volatile sig_atomic_t *stop) {
+        struct receiver r = { .c = c, .sock = sock, .parent = parent, .n_sessions = c->max_sessions };
+        uint8_t buf[KDKP_MAX_DGRAM + 1];
+
+        r.sessions = calloc(r.n_sessions, sizeof(*r.sessions));
+        if (!r.sessions)
+                return -ENOMEM;
+        for (size_t i = 0; i < r.n_sessions; i++)
+                session_free(&r.sessions[i]);
+        randombytes_buf(r.cookie_secret, sizeof(r.cookie_secret));
+        while (!*stop) {
+                struct pollfd p[2] = { { .fd = sock, .events = POLLIN }, { .fd = parent, .events = POLLIN } };
+                int e = poll(p, 2, 1);
+
+                if (e < 0 && errno != EINTR)
+                        break;
+                if (p[1].revents)
+                        break; /* the parent is gone, or says nothing we expect */
+                for (int i = 0; i < 512; i++) {
+                        struct sockaddr_storage from;
+                        socklen_t from_len = sizeof(from);
+                        ssize_t n = recvfrom(sock, buf, sizeof(buf), MSG_DONTWAIT, (struct sockaddr *)&from, &from_len);
+                        if (n < 0)
+                                break;
+                        if ((size_t)n > KDKP_MAX_DGRAM) {
+                                r.n.dropped_malformed++;
+                                continue;
+                        }
+                        on_datagram(&r, buf, (size_t)n, &from, from_len);
+                }
+                for (size_t i = 0; i < r.n_sessions; i++)
+                        if (r.sessions[i].live)
+                                session_timers(&r, &r.sessions[i]);
+        }
+        shutdown_sessions(&r);
+        fprintf(stderr,
+                "kdumpd: dropped %llu malformed, %llu unauthenticated, %llu for unknown sessions, %llu over rate; "
+                "%llu sessions, %llu stored\n",
+                (unsigned long long)r.n.dropped_malformed, (unsigned long long)r.n.dropped_auth,
+                (unsigned long long)r.n.dropped_unknown, (unsigned long long)r.n.dropped_rate,
+                (unsigned long long)r.n.sessions, (unsigned long long)r.n.stored);
+        sodium_memzero(r.cookie_secret, sizeof(r.cookie_secret));
+        free(r.sessions);
+        return 0;
+}

@@ -1,0 +1,333 @@
+/* Dump directories, the index, hooks and retention: the parent's work. */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cleanup.h"
+#include "kdkp.h"
+#include "store.h"
+
+struct store {
+        const struct kdumpd_config *c;
+        int root;
+        struct dump_index *index;
+};
+
+/* The files of a dump directory, in the order of the fds passed (PS_FD_*). */
+static const char *const incomplete_names[PS_FDS] = {
+        "crash.json-incomplete", "vmcore-dmesg.txt-incomplete", "vmcore-incomplete", "vmcore-incomplete.state",
+};
+static const char *const all_names[] = {
+        "crash.json-incomplete", "vmcore-dmesg.txt-incomplete", "vmcore-incomplete", "vmcore-incomplete.state",
+        "crash.json", "vmcore-dmesg.txt", "log", "vmcore",
+};
+
+int store_new(const struct kdumpd_config *c, struct store **ret, char *why, size_t why_len) {
+        struct store *s = calloc(1, sizeof(*s));
+        int e;
+
+        if (!s)
+                return -ENOMEM;
+        s->c = c;
+        if (mkdir(c->dump_dir, 0700) < 0 && errno != EEXIST) {
+                e = -errno;
+                snprintf(why, why_len, "%s: %s", c->dump_dir, strerror(errno));
+                free(s);
+                return e;
+        }
+        s->root = open(c->dump_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (s->root < 0) {
+                e = -errno;
+                snprintf(why, why_len, "%s: %s", c->dump_dir, strerror(errno));
+                free(s);
+                return e;
+        }
+        e = dump_index_open(c->index, &s->index);
+        if (e < 0) {
+                snprintf(why, why_len, "%s: %s", c->index, strerror(-e));
+                store_free(s);
+                return e;
+        }
+        *ret = s;
+        return 0;
+}
+
+struct store *store_free(struct store *s) {
+        if (!s)
+                return NULL;
+        dump_index_free(s->index);
+        if (s->root >= 0)
+                close(s->root);
+        free(s);
+        return NULL;
+}
+
+struct dump_index *store_index(struct store *s) {
+        return s->index;
+}
+
+/* <ip>-<YYYY-MM-DD-HH:MM:SS>, then -2, -3, ... if taken (§10.2). Both
+ * parts come from the server: the address it saw and its clock. */
+static int make_dir(struct store *s, const char *ip, char *dir, size_t len) {
+        char stamp[32];
+        time_t now = time(NULL);
+        struct tm tm;
+
+        localtime_r(&now, &tm);
+        strftime(stamp, sizeof(stamp), "%Y-%m-%d-%H:%M:%S", &tm);
+        for (int i = 1; i < 1000; i++) {
+                if (i == 1)
+                        snprintf(dir, len, "%.40s-%.19s", ip, stamp);
+                else
+                        snprintf(dir, len, "%.40s-%.19s-%d", ip, stamp, i);
+                if (mkdirat(s->root, dir, 0700) == 0)
+                        return 0;
+                if (errno != EEXIST)
+                        return -errno;
+        }
+        return -EEXIST;
+}
+
+static int open_files(struct store *s, const char *dir, bool create, int fds[PS_FDS]) {
+        _cleanup_close_ int d = openat(s->root, dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+
+        if (d < 0)
+                return -errno;
+        for (int i = 0; i < PS_FDS; i++) {
+                fds[i] = openat(d, incomplete_names[i], O_RDWR | O_NOFOLLOW | O_CLOEXEC | (create ? O_CREAT | O_EXCL : 0), 0600);
+                if (fds[i] < 0 && !create && errno == ENOENT) /* a file section already complete */
+                        fds[i] = openat(d, "/dev/null", O_RDWR | O_CLOEXEC);
+                if (fds[i] < 0) {
+                        int e = -errno;
+                        while (i-- > 0)
+                                close(fds[i]);
+                        return e;
+                }
+        }
+        return PS_FDS;
+}
+
+static bool low_on_space(const struct store *s) {
+        struct statvfs sv;
+
+        return fstatvfs(s->root, &sv) == 0 && (uint64_t)sv.f_bavail * sv.f_frsize < s->c->min_free;
+}
+
+static int admit(struct store *s, struct ps_msg *m, int fds[PS_FDS]) {
+        struct dump_record r = { 0 };
+        int e = dump_index_find_dump_id(s->index, m->key_name, m->dump_id, &r);
+
+        m->type = PS_ADMITTED;
+        if (e == 0 && strcmp(r.status, "complete") == 0) {
+                m->status = PS_DONE_ALREADY;
+                m->id = r.id;
+                snprintf(m->dir, sizeof(m->dir), "%.64s", r.dir);
+                return 0;
+        }
+        if (e == 0 && (strcmp(r.status, "receiving") == 0 || strcmp(r.status, "incomplete") == 0)) {
+                e = open_files(s, r.dir, false, fds);
+                if (e < 0)
+                        goto refuse;
+                m->status = PS_RESUME;
+                m->id = r.id;
+                snprintf(m->dir, sizeof(m->dir), "%.64s", r.dir);
+                snprintf(r.status, sizeof(r.status), "receiving");
+                dump_index_update(s->index, &r);
+                return e;
+        }
+        if (low_on_space(s)) {
+                m->status = PS_REFUSE;
+                m->code = KDKP_E_DISK_FULL;
+                return 0;
+        }
+        if (make_dir(s, m->ip, m->dir, sizeof(m->dir)) < 0 || (e = open_files(s, m->dir, true, fds)) < 0)
+                goto refuse;
+        memset(&r, 0, sizeof(r));
+        snprintf(r.host, sizeof(r.host), "%s", m->host);
+        snprintf(r.ip, sizeof(r.ip), "%s", m->ip);
+        snprintf(r.key_name, sizeof(r.key_name), "%s", m->key_name);
+        snprintf(r.dump_id, sizeof(r.dump_id), "%s", m->dump_id);
+        snprintf(r.dir, sizeof(r.dir), "%s", m->dir);
+        snprintf(r.release, sizeof(r.release), "%s", m->release);
+        snprintf(r.machine, sizeof(r.machine), "%s", m->machine);
+        snprintf(r.status, sizeof(r.status), "receiving");
+        r.crash_time = m->crash_time;
+        r.received = time(NULL);
+        if (dump_index_add(s->index, &r) < 0) {
+                for (int i = 0; i < PS_FDS; i++)
+                        close(fds[i]);
+                goto refuse;
+        }
+        m->id = r.id;
+        m->status = PS_NEW;
+        return PS_FDS;
+refuse:
+        m->status = PS_REFUSE;
+        m->code = KDKP_E_INTERNAL;
+        return 0;
+}
+
+/* A complete file section takes its final name; the log also gets netdump's
+ * name, "log", as a hard link. */
+static int file_done(struct store *s, struct ps_msg *m) {
+        _cleanup_close_ int d = openat(s->root, m->dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        bool log = m->section == KDKP_SECTION_LOG;
+        const char *from = incomplete_names[log ? PS_FD_LOG : PS_FD_JSON], *to = log ? "vmcore-dmesg.txt" : "crash.json";
+        struct dump_record r;
+
+        m->type = PS_OK;
+        if (d < 0 || renameat(d, from, d, to) < 0 || fsync(d) < 0)
+                return 0;
+        if (log)
+                (void)linkat(d, to, d, "log", 0);
+        if (log && dump_index_get(s->index, m->id, &r) == 0) {
+                snprintf(r.reason, sizeof(r.reason), "%s", m->reason);
+                snprintf(r.signature, sizeof(r.signature), "%s", m->signature);
+                dump_index_update(s->index, &r);
+        }
+        return 0;
+}
+
+static void run_hook(struct store *s, const struct dump_record *r) {
+        char path[CONFIG_PATH_MAX + 80];
+        pid_t pid;
+
+        if (!s->c->hook[0])
+                return;
+        pid = fork();
+        if (pid != 0)
+                return;
+        /* Values go in the environment, never in a command line (§10.3). */
+        snprintf(path, sizeof(path), "%s/%.64s", s->c->dump_dir, r->dir);
+        setenv("KDUMPD_DIR", path, 1);
+        setenv("KDUMPD_STATUS", r->status, 1);
+        setenv("KDUMPD_HOST", r->host, 1);
+        setenv("KDUMPD_IP", r->ip, 1);
+        setenv("KDUMPD_RELEASE", r->release, 1);
+        setenv("KDUMPD_REASON", r->reason, 1);
+        setenv("KDUMPD_SIGNATURE", r->signature, 1);
+        snprintf(path, sizeof(path), "%lld", (long long)r->id);
+        setenv("KDUMPD_ID", path, 1);
+        snprintf(path, sizeof(path), "%lld", (long long)r->size);
+        setenv("KDUMPD_SIZE", path, 1);
+        execl(s->c->hook, s->c->hook, (char *)NULL);
+        _exit(127);
+}
+
+void store_reap(struct store *s) {
+        (void)s;
+        while (waitpid(-1, NULL, WNOHANG) > 0)
+                ;
+}
+
+static void remove_dir(struct store *s, const char *dir) {
+        _cleanup_close_ int d = openat(s->root, dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+
+        if (d < 0)
+                return;
+        for (size_t i = 0; i < sizeof(all_names) / sizeof(all_names[0]); i++)
+                (void)unlinkat(d, all_names[i], 0);
+        (void)unlinkat(s->root, dir, AT_REMOVEDIR);
+}
+
+struct retention {
+        struct store *s;
+        const char *host;
+        int64_t n_host, total, remove_id;
+        char remove_dir[256];
+        int pass;
+};
+
+static bool finished(const struct dump_record *r) {
+        return strcmp(r->status, "receiving") != 0;
+}
+
+static int count_cb(const struct dump_record *r, void *userdata) {
+        struct retention *t = userdata;
+
+        if (!finished(r))
+                return 0;
+        if (strcmp(r->host, t->host) == 0)
+                t->n_host++;
+        t->total += r->size;
+        return 0;
+}
+
+/* The oldest finished dump that a rule says must go. */
+static int pick_cb(const struct dump_record *r, void *userdata) {
+        struct retention *t = userdata;
+        const struct kdumpd_config *c = t->s->c;
+        bool over_host = c->keep_per_host && strcmp(r->host, t->host) == 0 && t->n_host > (int64_t)c->keep_per_host;
+        bool over_total = c->max_total_size && t->total > (int64_t)c->max_total_size;
+
+        if (!finished(r) || !(over_host || over_total || low_on_space(t->s)))
+                return 0;
+        t->remove_id = r->id;
+        snprintf(t->remove_dir, sizeof(t->remove_dir), "%s", r->dir);
+        return -ECANCELED;
+}
+
+/* After each dump: keep N per host, a total size, and free space; oldest
+ * first, index and disk together. */
+static void retention(struct store *s, const char *host) {
+        for (int round = 0; round < 10000; round++) {
+                struct retention t = { .s = s, .host = host };
+
+                if (dump_index_foreach(s->index, NULL, 0, count_cb, &t) < 0)
+                        return;
+                if (dump_index_foreach(s->index, NULL, 0, pick_cb, &t) != -ECANCELED)
+                        return;
+                fprintf(stderr, "kdumpd: retention: removing %s\n", t.remove_dir);
+                remove_dir(s, t.remove_dir);
+                dump_index_remove(s->index, t.remove_id);
+        }
+}
+
+static int finish(struct store *s, struct ps_msg *m) {
+        _cleanup_close_ int d = openat(s->root, m->dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        struct dump_record r;
+        bool complete = strcmp(m->dump_status, "complete") == 0;
+
+        m->type = PS_OK;
+        if (d < 0 || dump_index_get(s->index, m->id, &r) < 0) {
+                m->type = PS_FINISH; /* not OK */
+                return 0;
+        }
+        if (complete && (renameat(d, "vmcore-incomplete", d, "vmcore") < 0 || fsync(d) < 0)) {
+                m->type = PS_FINISH;
+                return 0;
+        }
+        (void)unlinkat(d, "vmcore-incomplete.state", 0);
+        snprintf(r.status, sizeof(r.status), "%s", m->dump_status);
+        r.size = (int64_t)m->size;
+        r.finished = time(NULL);
+        if (dump_index_update(s->index, &r) < 0)
+                m->type = PS_FINISH;
+        run_hook(s, &r);
+        if (complete)
+                retention(s, r.host);
+        return 0;
+}
+
+int store_handle(struct store *s, struct ps_msg *m, int fds[PS_FDS]) {
+        switch (m->type) {
+        case PS_ADMIT:
+                return admit(s, m, fds);
+        case PS_FILE_DONE:
+                return file_done(s, m);
+        case PS_FINISH:
+                return finish(s, m);
+        default:
+                m->type = PS_FINISH;
+                return 0;
+        }
+}
