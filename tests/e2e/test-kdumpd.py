@@ -257,6 +257,40 @@ def test_loss():
         print(f"loss {loss}: byte-identical; proxy {st['c2s']}; " + err.strip().splitlines()[-1])
 
 
+def test_concurrency():
+    """50 senders at once, each a re-filtered smaller dump: all complete, each
+    byte-identical to its local dump, and kdumpd stats counts them."""
+    vmcore = shared_vmcore("trixie")
+    small = local_dump(vmcore, "concurrency.small")  # a -d 31 kdump file, re-sent at -d 31
+    reference = local_dump(small, "concurrency.local")
+    s = Server("concurrency", "max_sessions 64\nmax_sessions_per_host 64\nkeep_per_host 0\n")
+    s.start()
+    start = time.monotonic()
+    try:
+        procs = [subprocess.Popen([DUMPTOOL, "-l", "-d", "31", "--secret", s.key, small, s.url()],
+                                  stderr=subprocess.PIPE) for _ in range(50)]
+        errs = [p.communicate(timeout=1200)[1].decode() for p in procs]
+    finally:
+        s.stop()
+    elapsed = time.monotonic() - start
+    bad = [e for p, e in zip(procs, errs) if p.returncode]
+    if bad:
+        raise LabError(f"{len(bad)} of 50 senders failed; first: {bad[0]}")
+    d = s.dumps()
+    if len(d) != 50 or any(x["status"] != "complete" for x in d):
+        raise LabError(f"the index holds {len(d)} dumps: {[x['status'] for x in d]}")
+    for x in d:
+        if not same_file(os.path.join(s.root, "crash", x["dir"], "vmcore"), reference):
+            raise LabError(f"{x['dir']}: differs from the local dump")
+    stats = s.cli("stats")
+    if "50 dumps (complete 50," not in stats:
+        raise LabError(f"kdumpd stats: {stats}")
+    total = sum(x["size"] for x in d)
+    print(f"50 senders: all complete and byte-identical, {total / 2**20:.0f} MiB in {elapsed:.1f} s "
+          f"({total / 2**20 / elapsed:.1f} MiB/s aggregate)")
+    print(stats)
+
+
 if __name__ == "__main__":
     sys.exit(test_main({"loopback": test_loopback, "security": test_security, "restart": test_restart,
-                        "loss": test_loss}, sys.argv))
+                        "loss": test_loss, "concurrency": test_concurrency}, sys.argv))
