@@ -35,10 +35,10 @@ def free_port():
 
 
 class Server:
-    """A kdumpd in a fresh directory, with one host key (and, optionally, a
-    second key the server does not know)."""
+    """A kdumpd in a fresh directory, with one key named labhost: a host_key
+    (dumps filed under its name) or a fleet_key (under the claimed hostname)."""
 
-    def __init__(self, name, extra=""):
+    def __init__(self, name, extra="", kind="host_key"):
         self.root = os.path.join(RUNS, "kdumpd", name)
         shutil.rmtree(self.root, ignore_errors=True)
         os.makedirs(self.root)
@@ -48,7 +48,7 @@ class Server:
         subprocess.run([KDUMPD, "keygen", self.key], check=True)
         with open(self.conf, "w") as f:
             f.write(f"listen 127.0.0.1:{self.port}\ndump_dir {self.root}/crash\nindex {self.root}/index.db\n"
-                    f"host_key labhost {self.key}\nmin_free 0\n{extra}")
+                    f"{kind} labhost {self.key}\nmin_free 0\n{extra}")
         self.proc = None
         self.log = os.path.join(self.root, "kdumpd.log")
 
@@ -142,6 +142,48 @@ def test_loopback():
     print(f"loopback: stored byte-identical ({d['size']} bytes), crash check passes; "
           f"index: {d['host']} {d['release']} {d['reason']!r} {d['signature'][:12]}")
     print(s.cli("list"))
+
+
+def test_lab():
+    """The whole path: a guest crashes; its capture kernel (busybox, udhcpc,
+    the virtio-net modules, the static dumptool) sends the dump to kdumpd on
+    the host through slirp's 10.0.2.2; kdumpd lists the guest's host name,
+    release and panic reason, and the stored dump passes the crash check."""
+    k = kernels.kernel("trixie")
+    s = Server("lab", kind="fleet_key")
+    out = os.path.join(s.root, "run")
+    cmd = f"dumptool -l -d 31 --secret /etc/kdumpkit/fleet.key /proc/vmcore udp://10.0.2.2:{s.port}"
+    s.start()
+    try:
+        p = subprocess.run([LAB, "run", "trixie", "--out", out, "--mode", "program", "--program", DUMPTOOL, "--net",
+                            "--hostname", "web01", "--mem", "1024", "--file", f"{s.key}:/etc/kdumpkit/fleet.key",
+                            "--capture-cmd", cmd], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    finally:
+        s.stop()
+    if p.returncode:
+        raise LabError(f"the lab run failed: {p.stderr.decode()[-3000:]}")
+    r = json.loads(p.stdout)
+    if not r["facts"].get("dhcp", "").startswith("10.0.2."):
+        raise LabError(f"the capture kernel got no DHCP lease: {r['facts']}")
+    d = s.dumps()
+    if len(d) != 1 or d[0]["status"] != "complete":
+        raise LabError(f"the index holds {d}, not one complete dump")
+    d = d[0]
+    if d["host"] != "web01" or d["release"] != k.release or "sysrq triggered crash" not in d["reason"]:
+        raise LabError(f"index entry: {d}")
+    path = os.path.join(s.root, "crash", d["dir"])
+    with open(os.path.join(path, "log")) as f:
+        if "sysrq triggered crash" not in f.read():
+            raise LabError("the stored log lacks the panic")
+    check.crash_check(k, os.path.join(path, "vmcore"), expect_ps="kdlab-holder")
+    listing = s.cli("list")
+    if "web01" not in listing or "sysrq triggered crash" not in listing:
+        raise LabError(f"kdumpd list: {listing}")
+    m = r["marks"]
+    print(f"lab cycle: {d['size']} bytes stored from web01 ({r['facts']['dhcp']}), crash check passes; "
+          f"panic to capture kernel {m['capture'] - m['crash']:.1f} s, to a complete dump on kdumpd "
+          f"{d['finished'] - m['crash']:.0f} s (kdumpd's clock, whole seconds), guest run {r['seconds']} s")
+    print(listing)
 
 
 def datagrams(kind, n=1):
@@ -292,5 +334,5 @@ def test_concurrency():
 
 
 if __name__ == "__main__":
-    sys.exit(test_main({"loopback": test_loopback, "security": test_security, "restart": test_restart,
+    sys.exit(test_main({"lab": test_lab, "loopback": test_loopback, "security": test_security, "restart": test_restart,
                         "loss": test_loss, "concurrency": test_concurrency}, sys.argv))

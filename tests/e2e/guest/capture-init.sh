@@ -8,10 +8,11 @@ say "stage=capture release=$(uname -r)"
 say "vmcore_size=$(stat -c %s /proc/vmcore)"
 load_modules
 if [ "$NET" = 1 ]; then
+        # As a capture initrd does it: DHCP (slirp's server hands out 10.0.2.15).
         ip link set lo up
         ip link set eth0 up || fail "no eth0"
-        ip addr add 10.0.2.15/24 dev eth0 || fail "ip addr"
-        ip route add default via 10.0.2.2 || fail "ip route"
+        udhcpc -i eth0 -s /etc/udhcpc.script -n -q -t 10 -T 1 >/run/udhcpc.log 2>&1 ||
+                fail "udhcpc: no lease on eth0: $(tail -n 1 /run/udhcpc.log)"
 fi
 export HOST_IP=10.0.2.2
 case "$MODE" in

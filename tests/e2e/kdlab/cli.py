@@ -28,7 +28,13 @@ def cmd_fetch(a):
 
 
 def _run_config(a):
-    return RunConfig(mem_mb=a.mem, crashkernel=a.crashkernel, mode=a.mode, programs=a.program,
+    files = []
+    for spec in getattr(a, "file", []):
+        src, sep, dest = spec.partition(":")
+        if not sep or not dest.startswith("/") or not os.path.isfile(src):
+            raise LabError(f"--file {spec}: not HOST_FILE:/GUEST_PATH with an existing file")
+        files.append((os.path.abspath(src), dest))
+    return RunConfig(mem_mb=a.mem, crashkernel=a.crashkernel, mode=a.mode, programs=a.program, files=files,
                      capture_cmd=a.capture_cmd, net=a.net, target_disk_mb=a.target_disk_mb,
                      timeout=a.timeout, workload=_workload(a.workload), crash=a.crash,
                      anon_mb=a.anon_mb, zero_mb=a.zero_mb, tmpfs_mb=a.tmpfs_mb, file_mb=a.file_mb,
@@ -117,7 +123,9 @@ def parser():
     p.add_argument("--mode", choices=["raw", "program"], default="raw")
     p.add_argument("--program", action="append", default=[], help="static binary for the capture initrd")
     p.add_argument("--capture-cmd", default="", help="shell command the capture /init runs (program mode)")
-    p.add_argument("--net", action="store_true", help="give the capture kernel slirp networking")
+    p.add_argument("--file", action="append", default=[], metavar="SRC:DEST",
+                   help="a host file put into the capture initrd at DEST (mode kept)")
+    p.add_argument("--net", action="store_true", help="give the capture kernel slirp networking, set up by udhcpc")
     p.add_argument("--target-disk-mb", type=int, default=0, help="a blank disk for the capture program")
     _add_run_options(p)
     p.set_defaults(fn=cmd_run)

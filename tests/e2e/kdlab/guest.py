@@ -30,6 +30,7 @@ class RunConfig:
         self.hostname = "kdlab"
         self.mode = "raw"             # raw | program
         self.programs = []            # static binaries copied into the capture initrd
+        self.files = []               # (host path, guest path): more files for the capture initrd
         self.capture_cmd = ""         # what the capture /init runs in program mode
         self.net = False
         self.target_disk_mb = 0       # program mode: a blank disk the program may write
@@ -62,6 +63,10 @@ def _capture_initrd(k, cfg, work, modules):
     for prog in cfg.programs:
         initrd.check_static(prog)
         initrd.add_file(root, prog, f"/usr/bin/{os.path.basename(prog)}", 0o755)
+    for src, dest in cfg.files:
+        initrd.add_file(root, src, dest)
+    if cfg.net:
+        initrd.add_file(root, os.path.join(GUEST_DIR, "udhcpc.script"), "/etc/udhcpc.script", 0o755)
     initrd.write_file(root, "/etc/kdlab.env", _env_file({
         "MODE": cfg.mode, "NET": int(cfg.net), "CAPTURE_CMD": cfg.capture_cmd,
         "TARGET_DISK": int(cfg.target_disk_mb > 0)}))
@@ -167,12 +172,14 @@ def crash_cycle(k, cfg, outdir):
         guest.add_user_net()
     console = os.path.join(outdir, "console.log")
     with Timer() as t:
-        guest.run(console, cfg.timeout, nmi_on="KDLAB: nmi-please" if cfg.crash == "nmi" else None)
+        marks = guest.run(console, cfg.timeout, nmi_on="KDLAB: nmi-please" if cfg.crash == "nmi" else None,
+                          marks={"crash": "KDLAB: crashing", "capture": "KDLAB: stage=capture",
+                                 "captured": "KDLAB: capture_rc="})
     with open(console, errors="replace") as f:
         facts, manifest, failure = parse_console(f.read())
     result = {"kernel": k.release, "suite": k.suite, "seconds": round(t.seconds, 1), "facts": facts,
               "crash": cfg.crash, "hostname": cfg.hostname, "mem_mb": cfg.mem_mb,
-              "manifest": manifest, "console": console, "stage1_initrd_bytes": os.path.getsize(stage1),
+              "manifest": manifest, "console": console, "marks": marks, "stage1_initrd_bytes": os.path.getsize(stage1),
               "capture_initrd_bytes": os.path.getsize(capture_img)}
     _judge(result, failure, console, cfg)
     if cfg.mode == "raw":

@@ -4,6 +4,7 @@ keeping its serial console log."""
 import os
 import socket
 import subprocess
+import threading
 import time
 
 from .util import LabError, log
@@ -28,9 +29,11 @@ class Guest:
         """slirp: the guest reaches the host's loopback at 10.0.2.2."""
         self.args += ["-netdev", "user,id=n0,ipv6=off", "-device", "virtio-net-pci,netdev=n0"]
 
-    def run(self, console_log, timeout, nmi_on=None):
+    def run(self, console_log, timeout, nmi_on=None, marks=None):
         """Runs to power-off. With nmi_on, a console line that makes the
-        host inject an NMI through the QEMU monitor (a unix socket)."""
+        host inject an NMI through the QEMU monitor (a unix socket). marks
+        maps names to console text; returns the host's wall-clock time at
+        which each first appeared (polled every 0.1 s)."""
         args = self.args + ["-serial", f"file:{console_log}"]
         monitor = console_log + ".monitor"
         if nmi_on:
@@ -43,6 +46,8 @@ class Guest:
             p = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
         except FileNotFoundError:
             raise LabError(f"{QEMU}: not installed (apt-get install qemu-system-x86)")
+        watcher = _Marks(console_log, marks or {})
+        watcher.start()
         try:
             if nmi_on:
                 self._nmi_when(p, console_log, nmi_on, monitor, time.monotonic() + timeout)
@@ -51,9 +56,12 @@ class Guest:
             p.kill()
             p.communicate()
             raise LabError(f"qemu: no power-off within {timeout}s\n{tail(console_log)}")
+        finally:
+            watcher.stop()
         if p.returncode != 0:
             msg = out.decode(errors="replace").strip()
             raise LabError(f"qemu exited {p.returncode}: {msg}\n{tail(console_log)}")
+        return watcher.seen
 
     @staticmethod
     def _nmi_when(p, console_log, marker, monitor, deadline):
@@ -71,6 +79,36 @@ class Guest:
                 log("qemu: NMI sent through the monitor")
                 return
             time.sleep(0.5)
+
+
+class _Marks(threading.Thread):
+    """Notes when each marker first shows on the console."""
+
+    def __init__(self, path, marks):
+        super().__init__(daemon=True)
+        self.path, self.marks, self.seen = path, dict(marks), {}
+        self.done = threading.Event()
+
+    def run(self):
+        while self.marks and not self.done.wait(0.1):
+            self._scan()
+        self._scan()
+
+    def _scan(self):
+        try:
+            with open(self.path, errors="replace") as f:
+                text = f.read()
+        except OSError:
+            return
+        now = time.time()
+        for name, marker in list(self.marks.items()):
+            if marker in text:
+                self.seen[name] = round(now, 2)
+                del self.marks[name]
+
+    def stop(self):
+        self.done.set()
+        self.join()
 
 
 def tail(path, lines=40):
