@@ -47,6 +47,7 @@ struct args {
         const char *secret;     /* --secret FILE, for udp:// */
         unsigned net_timeout;   /* --net-timeout S */
         size_t net_buffer;      /* --net-buffer BYTES */
+        struct net_read_progress *read_progress; /* in the udp:// producer: progress goes to the sender */
 };
 
 struct progress {
@@ -248,6 +249,13 @@ static void show_progress(uint64_t done, uint64_t total, void *userdata) {
                 fputc('\n', stderr);
 }
 
+static void share_progress(uint64_t done, uint64_t total, void *userdata) {
+        struct net_read_progress *p = userdata;
+
+        __atomic_store_n(&p->total, total, __ATOMIC_RELAXED);
+        __atomic_store_n(&p->done, done, __ATOMIC_RELAXED);
+}
+
 static void report_line(const char *what, uint64_t pages) {
         fprintf(stderr, "    %-24s: %12llu\n", what, (unsigned long long)pages);
 }
@@ -369,7 +377,10 @@ static int dump(const struct args *a, struct vmcore *v) {
                 return r;
         clock_gettime(CLOCK_MONOTONIC, &prog.start);
         prog.last = prog.start;
-        r = (a->elf ? dump_elf : dump_kdump)(v, &opts, out, show ? show_progress : NULL, &prog, &st);
+        if (a->read_progress)
+                r = (a->elf ? dump_elf : dump_kdump)(v, &opts, out, share_progress, a->read_progress, &st);
+        else
+                r = (a->elf ? dump_elf : dump_kdump)(v, &opts, out, show ? show_progress : NULL, &prog, &st);
         if (r == 0)
                 r = output_finish(out);
         if (r == 0 && fd >= 0 && fsync(fd) < 0)
@@ -401,13 +412,13 @@ struct producer_args {
 };
 
 /* In the child: the dump as a flattened stream into the pipe. */
-static int produce(int fd, void *userdata) {
+static int produce(int fd, struct net_read_progress *progress, void *userdata) {
         const struct producer_args *p = userdata;
         struct args a = *p->a;
 
         a.flattened = true;
         a.flat_fd = fd;
-        a.progress = false;
+        a.read_progress = progress;
         return dump(&a, p->v);
 }
 

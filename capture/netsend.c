@@ -782,7 +782,7 @@ static int next_wait_ms(const struct client *c) {
 static void report_progress(struct client *c, bool force) {
         uint64_t now = now_us();
 
-        if (!c->o->progress || (!force && now - c->last_progress_us < 500000))
+        if (!c->o->progress || (!force && now - c->last_progress_us < 1000000))
                 return;
         c->last_progress_us = now;
         c->o->progress(c->o->userdata, c->recv_offset, c->end, c->result->retransmitted, force);

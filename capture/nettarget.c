@@ -6,7 +6,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "cleanup.h"
@@ -19,6 +21,8 @@ DEFINE_CLEANUP_FUNC(struct crash_report, crash_report_free);
 struct producer {
         pid_t pid;
         bool progress;
+        struct net_read_progress *read; /* MAP_SHARED with the child */
+        uint64_t start_us;
 };
 
 /* The head: crash.json, the log (its end if it is too long), and the dump
@@ -81,13 +85,29 @@ static int source_done(void *userdata, char *why, size_t why_len) {
         return -EIO;
 }
 
+static uint64_t now_us(void) {
+        struct timespec ts;
+
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+}
+
+/* One line: how much of the dump was read, how much of the stream the
+ * server holds, the goodput, and an ETA from the stream's projected length. */
 static void show(void *userdata, uint64_t acked, uint64_t produced, uint64_t retransmitted, int done) {
         struct producer *p = userdata;
+        uint64_t pages = __atomic_load_n(&p->read->done, __ATOMIC_RELAXED);
+        uint64_t total = __atomic_load_n(&p->read->total, __ATOMIC_RELAXED);
+        double read = done ? 1.0 : total ? (double)pages / (double)total : 0.0;
+        double seconds = (double)(now_us() - p->start_us) / 1e6, rate = seconds > 0 ? (double)acked / seconds : 0;
+        double projected = read > 0.02 ? (double)produced / read : 0, eta = 0;
 
         if (!p->progress)
                 return;
-        fprintf(stderr, "\rdumptool: sent %8.1f MiB acknowledged of %8.1f MiB produced, %6.1f MiB retransmitted%s",
-                (double)acked / (1 << 20), (double)produced / (1 << 20), (double)retransmitted / (1 << 20),
+        if (projected > (double)acked && rate > 0)
+                eta = (projected - (double)acked) / rate;
+        fprintf(stderr, "\rdumptool: [%5.1f%% read] %8.1f MiB sent and acknowledged, %6.1f MiB/s, %5.1f MiB retransmitted, ETA %4.0fs%s",
+                100.0 * read, (double)acked / (1 << 20), rate / (1 << 20), (double)retransmitted / (1 << 20), eta,
                 done ? "\n" : " ");
 }
 
@@ -105,7 +125,7 @@ static int start_producer(const struct net_target_options *o, struct producer *p
         }
         if (p->pid == 0) {
                 close(fds[0]);
-                _exit(o->produce(fds[1], o->userdata) < 0 ? 1 : 0);
+                _exit(o->produce(fds[1], p->read, o->userdata) < 0 ? 1 : 0);
         }
         close(fds[1]);
         *ret_fd = fds[0];
@@ -135,6 +155,12 @@ int net_target_send(struct vmcore *v, const struct net_target_options *o, struct
                  hex[0] ? ", signature " : "", hex);
         fill_meta(r, &n.meta);
         n.head = (const uint8_t *)head;
+        p.read = mmap(NULL, sizeof(*p.read), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+        if (p.read == MAP_FAILED) {
+                snprintf(why, why_len, "%s", strerror(errno));
+                return -errno;
+        }
+        p.start_us = now_us();
         e = start_producer(o, &p, &fd);
         if (e < 0) {
                 snprintf(why, why_len, "starting the dump: %s", strerror(-e));
@@ -150,5 +176,6 @@ int net_target_send(struct vmcore *v, const struct net_target_options *o, struct
                 kill(p.pid, SIGKILL);
                 waitpid(p.pid, NULL, 0);
         }
+        munmap(p.read, sizeof(*p.read));
         return e;
 }

@@ -5,6 +5,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "netsend.h"
 #include "vmcore.h"
@@ -13,15 +14,22 @@
  * sections by default; the end of a larger log is kept (the panic is there). */
 #define NET_LOG_MAX (16u << 20)
 
+/* The producer's pages read of pages to read, in memory it shares with the
+ * sender, so that one progress line tells both. */
+struct net_read_progress {
+        uint64_t done, total;
+};
+
 struct net_target_options {
         const char *url;
         const char *secret_file;
         unsigned timeout_s;
         size_t buffer;
         bool progress;
-        /* Runs in a child process: writes the flattened dump to fd and
-         * returns 0, or a negative errno after printing why. */
-        int (*produce)(int fd, void *userdata);
+        /* Runs in a child process: writes the flattened dump to fd, noting
+         * its pages in progress, and returns 0, or a negative errno after
+         * printing why. */
+        int (*produce)(int fd, struct net_read_progress *progress, void *userdata);
         void *userdata;
 };
 
