@@ -281,6 +281,27 @@ TEST(tampered_byte_rejected) {
         }
 }
 
+/* What §3.2 says, as plainly as it says it: the largest authenticated pn and
+ * the set of pns seen, with no bitmap. */
+struct model {
+        uint64_t largest;
+        bool any;
+        uint8_t *seen;
+};
+
+static bool model_check(const struct model *m, uint64_t pn) {
+        if (!m->any || pn > m->largest)
+                return true;
+        return pn + KDKP_REPLAY_WINDOW > m->largest && !m->seen[pn];
+}
+
+static void model_update(struct model *m, uint64_t pn) {
+        if (!m->any || pn > m->largest)
+                m->largest = pn;
+        m->any = true;
+        m->seen[pn] = 1;
+}
+
 static void accept_pn(struct kdkp_replay *w, uint64_t pn) {
         if (!kdkp_replay_check(w, pn))
                 harness_fail(__FILE__, __LINE__, "pn %ju is new but the window refuses it", (uintmax_t)pn);
@@ -342,6 +363,57 @@ TEST(replay_in_window_out_of_order) {
         accept_pn(&w, 3000 - 1023);
         ASSERT_TRUE(!kdkp_replay_check(&w, 3000 - 1023));
         accept_pn(&w, 2999);
+}
+
+/* Every pn of a whole window seen, whatever the largest pn's place in its
+ * 64-bit word: each must stay refused. A bitmap of exactly 1024 bits
+ * forgets the oldest word of the window when largest enters a new word. */
+TEST(replay_whole_window_seen) {
+        for (uint64_t largest = 1024; largest < 1024 + 130; largest++) {
+                struct kdkp_replay w = { 0 };
+
+                for (uint64_t pn = 0; pn <= largest; pn++)
+                        kdkp_replay_update(&w, pn);
+                for (uint64_t pn = 0; pn <= largest; pn++)
+                        if (kdkp_replay_check(&w, pn))
+                                harness_fail(__FILE__, __LINE__, "largest %ju: pn %ju was seen but is accepted again",
+                                             (uintmax_t)largest, (uintmax_t)pn);
+        }
+}
+
+/* Random arrivals, mostly ahead, some late, some repeated, against the
+ * model; a fixed seed, so a failure is the same failure every run. */
+TEST(replay_against_model) {
+        enum { PNS = 1 << 22, STEPS = 200000 };
+        struct model m = { .seen = calloc(PNS + 8192, 1) };
+        struct kdkp_replay w = { 0 };
+        uint64_t state = 0x9e3779b97f4a7c15ull;
+
+        ASSERT_TRUE(m.seen != NULL);
+        for (unsigned i = 0; i < STEPS; i++) {
+                uint64_t r, pn;
+                bool want, got;
+
+                state = state * 6364136223846793005ull + 1442695040888963407ull;
+                r = state >> 33;
+                if (r % 8 < 5 || !m.any)
+                        pn = (m.any ? m.largest : 0) + 1 + r / 8 % (r % 97 == 0 ? 3000 : 4);
+                else
+                        pn = m.largest - (r / 8 % (m.largest < 1500 ? m.largest + 1 : 1500));
+                if (pn >= PNS)
+                        break;
+                want = model_check(&m, pn);
+                got = kdkp_replay_check(&w, pn);
+                if (want != got)
+                        harness_fail(__FILE__, __LINE__, "step %u: pn %ju with largest %ju: window says %d, model %d",
+                                     i, (uintmax_t)pn, (uintmax_t)m.largest, got, want);
+                if (want) {
+                        model_update(&m, pn);
+                        kdkp_replay_update(&w, pn);
+                }
+        }
+        ASSERT_TRUE(m.largest > 10000);
+        free(m.seen);
 }
 
 /* Message bodies: each parser takes its exact size and refuses one byte
