@@ -1,8 +1,9 @@
 #!/usr/bin/python3
 """dumptool sends lab vmcores to a real kdumpd on loopback (meson test --suite e2e).
-  test-kdumpd.py loopback | security | restart | loss"""
+  test-kdumpd.py loopback | security | restart | loss | concurrency | replay | forged"""
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -21,10 +22,13 @@ DUMPTOOL = os.environ["KDLAB_DUMPTOOL"]
 KDUMPD = os.environ["KDLAB_KDUMPD"]
 
 
-def shared_vmcore(suite):
-    p = subprocess.run([LAB, "vmcore", suite, "--dir", os.path.join(RUNS, suite)], stdout=subprocess.PIPE)
+def shared_vmcore(suite, *options, name=None):
+    """The lab's vmcore of suite (made once per build, then shared); with
+    lab options, a vmcore of its own under RUNS/name."""
+    p = subprocess.run([LAB, "vmcore", suite, "--dir", os.path.join(RUNS, name or suite), *options],
+                       stdout=subprocess.PIPE)
     if p.returncode:
-        raise LabError(f"no {suite} vmcore")
+        raise LabError(f"no {suite} vmcore {' '.join(options)}")
     return p.stdout.decode().strip()
 
 
@@ -35,20 +39,26 @@ def free_port():
 
 
 class Server:
-    """A kdumpd in a fresh directory, with one host key (and, optionally, a
-    second key the server does not know)."""
+    """A kdumpd in a fresh directory, with one host key, "labhost" (or a
+    fleet key, "fleet"): a new one, or a copy of key."""
 
-    def __init__(self, name, extra=""):
+    def __init__(self, name, extra="", key=None, fleet=False):
         self.root = os.path.join(RUNS, "kdumpd", name)
         shutil.rmtree(self.root, ignore_errors=True)
         os.makedirs(self.root)
         self.port = free_port()
         self.key = os.path.join(self.root, "host.key")
         self.conf = os.path.join(self.root, "kdumpd.conf")
-        subprocess.run([KDUMPD, "keygen", self.key], check=True)
+        self.dump_dir = os.path.join(self.root, "crash")
+        if key:
+            shutil.copyfile(key, self.key)
+            os.chmod(self.key, 0o600)
+        else:
+            subprocess.run([KDUMPD, "keygen", self.key], check=True)
+        keyline = f"fleet_key fleet {self.key}" if fleet else f"host_key labhost {self.key}"
         with open(self.conf, "w") as f:
-            f.write(f"listen 127.0.0.1:{self.port}\ndump_dir {self.root}/crash\nindex {self.root}/index.db\n"
-                    f"host_key labhost {self.key}\nmin_free 0\n{extra}")
+            f.write(f"listen 127.0.0.1:{self.port}\ndump_dir {self.dump_dir}\nindex {self.root}/index.db\n"
+                    f"{keyline}\nmin_free 0\n{extra}")
         self.proc = None
         self.log = os.path.join(self.root, "kdumpd.log")
 
@@ -74,6 +84,26 @@ class Server:
 
     def dumps(self):
         return [json.loads(line) for line in self.cli("list", "--json").splitlines()]
+
+    def counters(self):
+        """The counts the network child logs when it stops (kdumpd must be stopped)."""
+        lines = [line for line in open(self.log).read().splitlines() if line.startswith("kdumpd: dropped ")]
+        m = re.fullmatch(r"kdumpd: dropped (\d+) malformed, (\d+) unauthenticated, (\d+) for unknown sessions, "
+                         r"(\d+) over rate; (\d+) sessions, (\d+) stored", lines[-1] if lines else "")
+        if not m:
+            raise LabError(f"kdumpd logged no counters: {open(self.log).read()[-2000:]}")
+        return dict(zip(("malformed", "auth", "unknown", "rate", "sessions", "stored"), map(int, m.groups())))
+
+    def disk(self):
+        """Every directory and file under dump_dir, as paths relative to it."""
+        out = set()
+        for dp, dns, fns in os.walk(self.dump_dir):
+            for n in dns + fns:
+                out.add(os.path.relpath(os.path.join(dp, n), self.dump_dir))
+        return out
+
+    def dump_dirs(self):
+        return {n for n in os.listdir(self.dump_dir) if n != ".kdumpd.lock"}
 
     def url(self, port=None):
         return f"udp://127.0.0.1:{port or self.port}"
@@ -226,6 +256,40 @@ def test_restart():
     print("dead server: " + err.strip().splitlines()[-1] + f"; kdumpd list: {d[0]['status']}")
 
 
+class Proxy:
+    """tests/tools/udp-impair in front of a server; with record, every
+    client datagram goes to self.record."""
+
+    def __init__(self, server, *options, record=False):
+        self.port_file = os.path.join(server.root, "proxy.port")
+        self.stats = os.path.join(server.root, "proxy.json")
+        self.record = os.path.join(server.root, "client.rec")
+        for f in (self.port_file, self.stats, self.record):
+            if os.path.exists(f):
+                os.unlink(f)
+        self.proc = subprocess.Popen([sys.executable, PROXY, "--listen", "127.0.0.1:0",
+                                      "--upstream", f"127.0.0.1:{server.port}", "--port-file", self.port_file,
+                                      "--stats", self.stats, *(["--record", self.record] if record else []),
+                                      *options],
+                                     stderr=subprocess.DEVNULL)
+        for _ in range(200):
+            if os.path.exists(self.port_file) and open(self.port_file).read().strip():
+                break
+            time.sleep(0.05)
+        else:
+            self.stop()
+            raise LabError("udp-impair did not start")
+        self.port = int(open(self.port_file).read())
+
+    def stop(self):
+        """Its counters (and the ports it sent from)."""
+        if self.proc:
+            self.proc.send_signal(signal.SIGTERM)
+            self.proc.wait(timeout=30)
+            self.proc = None
+        return json.load(open(self.stats))
+
+
 def test_loss():
     """Through a seeded proxy that drops, reorders and duplicates, each dump
     arrives byte-identical."""
@@ -234,24 +298,15 @@ def test_loss():
     for loss in ("0.01", "0.05", "0.20"):
         s = Server(f"loss-{loss}")
         s.start()
-        port_file = os.path.join(s.root, "proxy.port")
-        stats = os.path.join(s.root, "proxy.json")
-        proxy = subprocess.Popen([sys.executable, PROXY, "--listen", "127.0.0.1:0", "--upstream", f"127.0.0.1:{s.port}",
-                                  "--seed", "7", "--loss", loss, "--dup", "0.01", "--reorder", "0.02",
-                                  "--port-file", port_file, "--stats", stats], stderr=subprocess.DEVNULL)
         try:
-            for _ in range(100):
-                if os.path.exists(port_file) and open(port_file).read().strip():
-                    break
-                time.sleep(0.05)
-            port = int(open(port_file).read())
-            err = send(vmcore, s.url(port), s.key, timeout=1200)
+            proxy = Proxy(s, "--seed", "7", "--loss", loss, "--dup", "0.01", "--reorder", "0.02")
+            try:
+                err = send(vmcore, s.url(proxy.port), s.key, timeout=1200)
+            finally:
+                st = proxy.stop()
         finally:
-            proxy.send_signal(signal.SIGTERM)
-            proxy.wait(timeout=30)
             s.stop()
         stored(s, reference)
-        st = json.load(open(stats))
         if st["c2s"]["dropped"] == 0:
             raise LabError(f"the proxy dropped nothing at {loss}: {st}")
         print(f"loss {loss}: byte-identical; proxy {st['c2s']}; " + err.strip().splitlines()[-1])
@@ -291,6 +346,187 @@ def test_concurrency():
     print(stats)
 
 
+KDKP_TYPES = {0x01: "HELLO", 0x02: "CHALLENGE", 0x03: "INIT", 0x04: "ACCEPT", 0x05: "ERROR", 0x10: "DATA",
+              0x11: "ACK", 0x12: "PING", 0x13: "PONG", 0x14: "FIN", 0x15: "RESULT"}
+
+
+def kdkp_type(d):
+    return KDKP_TYPES.get(d[5], f"0x{d[5]:02x}") if len(d) >= 6 and d[:5] == b"KDKP\x01" else "not KDKP/1"
+
+
+def kdkp_ids(d):
+    """A datagram's session_id and pn (docs/protocol.md §3.1)."""
+    return struct.unpack_from("<QQ", d, 16)
+
+
+def recorded(path):
+    """The client datagrams udp-impair --record has written so far."""
+    data, out, at = open(path, "rb").read(), [], 0
+    while at + 4 <= len(data):
+        n, = struct.unpack_from("<I", data, at)
+        if at + 4 + n > len(data):
+            break  # the proxy is writing it
+        out.append(data[at + 4:at + 4 + n])
+        at += 4 + n
+    return out
+
+
+def replay(port, datagrams, avoid_ports, batch=128):
+    """Sends the datagrams to kdumpd from a new socket (on none of the ports
+    the recorded session used, which its cookies name), a batch at a time.
+    After each batch the first HELLO goes again, and its CHALLENGE is waited
+    for: kdumpd reads its socket in order, so every datagram before it has
+    then been handled, and never more than a batch waits in the socket's
+    buffer. Returns the replies counted by type, and the extra HELLOs."""
+    hello = next(d for d in datagrams if kdkp_type(d) == "HELLO")
+    socks = []
+    try:
+        while not socks or socks[-1].getsockname()[1] in avoid_ports:
+            socks.append(socket.socket(socket.AF_INET, socket.SOCK_DGRAM))
+            socks[-1].bind(("127.0.0.1", 0))
+        c = socks[-1]
+        replies, syncs, want = {}, 0, 0
+        for i in range(0, len(datagrams), batch):
+            part = datagrams[i:i + batch]
+            for d in part:
+                c.sendto(d, ("127.0.0.1", port))
+            c.sendto(hello, ("127.0.0.1", port))
+            syncs += 1
+            want += sum(kdkp_type(d) == "HELLO" for d in part) + 1
+            c.settimeout(60)
+            while replies.get("CHALLENGE", 0) < want:
+                try:
+                    r = c.recv(65536)
+                except socket.timeout:
+                    raise LabError(f"kdumpd did not answer a HELLO within 60 s, after {i + len(part)} datagrams")
+                replies[kdkp_type(r)] = replies.get(kdkp_type(r), 0) + 1
+        return replies, syncs
+    finally:
+        for x in socks:
+            x.close()
+
+
+def test_replay():
+    """Every client datagram of a complete session, replayed at a fresh
+    kdumpd with the same key, then at the kdumpd that stored the dump: no
+    dump and no file, nothing back but the CHALLENGE a HELLO always draws,
+    and every replayed INIT and session packet counted as dropped."""
+    vmcore = shared_vmcore("trixie")
+    small = local_dump(vmcore, "replay.small")
+    reference = local_dump(small, "replay.local")
+    s = Server("replay")
+    s.start()
+    try:
+        proxy = Proxy(s, record=True)
+        try:
+            send(small, s.url(proxy.port), s.key)
+        finally:
+            pstats = proxy.stop()
+        stored(s, reference)
+        sent = recorded(proxy.record)
+        kinds = {}
+        for d in sent:
+            kinds[kdkp_type(d)] = kinds.get(kdkp_type(d), 0) + 1
+        if len(sent) != pstats["c2s"]["packets"] or not all(kinds.get(k) for k in ("HELLO", "INIT", "DATA", "FIN")):
+            raise LabError(f"the recording is not a whole session: {kinds}, proxy {pstats}")
+        hellos, inits = kinds["HELLO"], kinds["INIT"]
+        others = len(sent) - hellos - inits
+        before, index = s.disk(), s.dumps()
+
+        fresh = Server("replay-fresh", key=s.key)
+        fresh.start()
+        try:
+            replies, syncs = replay(fresh.port, sent, pstats["upstream_ports"])
+        finally:
+            fresh.stop()
+        n = fresh.counters()
+        if replies != {"CHALLENGE": hellos + syncs}:
+            raise LabError(f"a fresh kdumpd answered the replay with {replies}")
+        if (n["auth"], n["unknown"], n["malformed"], n["sessions"], n["stored"]) != (inits, others, 0, 0, 0):
+            raise LabError(f"a fresh kdumpd counted {n} for {inits} INITs and {others} session packets")
+        if fresh.disk() != {".kdumpd.lock"} or fresh.dumps():
+            raise LabError(f"a fresh kdumpd created {fresh.disk()}, index {fresh.dumps()}")
+        print(f"{len(sent)} datagrams {kinds} replayed at a fresh kdumpd: {replies}; counted {n}")
+
+        replies, syncs = replay(s.port, sent, pstats["upstream_ports"])
+    finally:
+        s.stop()
+    n = s.counters()
+    if replies != {"CHALLENGE": hellos + syncs}:
+        raise LabError(f"the kdumpd that stored the dump answered the replay with {replies}")
+    # While the closed session lingers (10 s) its packets fail the replay
+    # window; after that they name no session. Either way, each is counted.
+    if n["auth"] + n["unknown"] != inits + others or n["auth"] < inits or (n["sessions"], n["stored"]) != (1, 1):
+        raise LabError(f"the kdumpd that stored the dump counted {n} for {inits} INITs and {others} session packets")
+    if s.disk() != before or s.dumps() != index:
+        raise LabError(f"the replay changed the dump directory or the index: {s.disk() ^ before}")
+    print(f"replayed at the kdumpd that stored it: {replies}; counted {n}; "
+          f"{len(before)} paths and the index unchanged")
+
+
+def forgery(kind, session_id, pn, body_len):
+    """A session packet with a plausible header and random bytes for its
+    ciphertext and tag."""
+    header = b"KDKP" + bytes([1, kind]) + struct.pack("<HHHIQQ", 32, 0, 0, 0, session_id, pn)
+    return header + os.urandom(body_len + 16)
+
+
+def test_forged():
+    """Forged packets in a live session: DATA (and a FIN, a PING, an ERROR)
+    with its session id, plausible pns and wrong tags, and client DATA with
+    one ciphertext bit flipped on the way (udp-impair --corrupt: the header
+    as sent, its pn not yet used). The dump arrives byte-identical, and
+    kdumpd counts each forgery as unauthenticated and nothing else."""
+    vmcore = shared_vmcore("trixie")
+    reference = local_dump(vmcore, "forged.local")
+    s = Server("forged", "rate_total 4M\n")  # slow, so that the session is live for a while
+    s.start()
+    c, proxy, forged, running = None, None, [], False
+    try:
+        proxy = Proxy(s, "--seed", "11", "--corrupt", "0.01", record=True)
+        c = subprocess.Popen([DUMPTOOL, "-l", "-d", "31", "--secret", s.key, vmcore, s.url(proxy.port)],
+                             stderr=subprocess.PIPE)
+        for _ in range(3000):
+            sent = recorded(proxy.record)
+            data = [kdkp_ids(d) for d in sent if kdkp_type(d) == "DATA"]
+            if len(data) >= 200 or c.poll() is not None:
+                break
+            time.sleep(0.1)
+        inits = [kdkp_ids(d)[0] for d in sent if kdkp_type(d) == "INIT"]
+        if len(data) < 200 or not inits or {sid for sid, _ in data} != {inits[-1]}:
+            raise LabError(f"no live session to forge into: {len(data)} DATA, INITs {inits}")
+        sid, top = inits[-1], max(pn for _, pn in data)
+        forged = [forgery(0x10, sid, top + 1 + i, 8 + 1416) for i in range(64)]    # the pns it will use next
+        forged += [forgery(0x10, sid, pn, 8 + 1416) for pn in (top + 1000, top + 5000, 1 << 40)]
+        forged += [forgery(0x10, sid, pn, 8 + 1416) for pn in (top - 1, top - 100)]  # seen ones
+        forged += [forgery(0x14, sid, top + 70, 72), forgery(0x12, sid, top + 71, 8), forgery(0x05, sid, top + 72, 42)]
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as x:
+            for d in forged:
+                x.sendto(d, ("127.0.0.1", s.port))
+        running = c.poll() is None
+        err = c.communicate(timeout=600)[1].decode()
+    finally:
+        if c and c.poll() is None:
+            c.kill()
+            c.wait()
+        pstats = proxy.stop() if proxy else {}
+        s.stop()
+    if not running:
+        raise LabError("the transfer ended before the forgeries were sent: nothing was tested")
+    if c.returncode:
+        raise LabError(f"with forgeries the client failed: {err}")
+    d, _ = stored(s, reference)
+    n, corrupted = s.counters(), pstats["c2s"]["corrupted"]
+    if corrupted == 0:
+        raise LabError(f"udp-impair corrupted nothing: {pstats}")
+    if (n["auth"], n["unknown"], n["sessions"], n["stored"]) != (len(forged) + corrupted, 0, 1, 1):
+        raise LabError(f"kdumpd counted {n} for {len(forged)} forged and {corrupted} corrupted packets")
+    print(f"session {sid:016x}: {len(forged)} forged after pn {top}, {corrupted} corrupted on the way; "
+          f"stored byte-identical ({d['size']} bytes); counted {n}; " + err.strip().splitlines()[-1])
+
+
 if __name__ == "__main__":
     sys.exit(test_main({"loopback": test_loopback, "security": test_security, "restart": test_restart,
-                        "loss": test_loss, "concurrency": test_concurrency}, sys.argv))
+                        "loss": test_loss, "concurrency": test_concurrency, "replay": test_replay,
+                        "forged": test_forged},
+                       sys.argv))
