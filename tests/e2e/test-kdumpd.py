@@ -1,6 +1,7 @@
 #!/usr/bin/python3
 """dumptool sends lab vmcores to a real kdumpd on loopback (meson test --suite e2e).
-  test-kdumpd.py loopback | security | restart | loss | concurrency | replay | forged"""
+  test-kdumpd.py loopback | security | restart | loss | concurrency | replay | forged |
+                 hostname | hook"""
 import json
 import os
 import re
@@ -75,6 +76,11 @@ class Server:
             self.proc.send_signal(sig)
             self.proc.wait(timeout=30)
             self.proc = None
+
+    def configure(self, text):
+        """More settings, before start."""
+        with open(self.conf, "a") as f:
+            f.write(text)
 
     def cli(self, *args):
         p = subprocess.run([KDUMPD, *args, "-c", self.conf], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
@@ -525,8 +531,157 @@ def test_forged():
           f"stored byte-identical ({d['size']} bytes); counted {n}; " + err.strip().splitlines()[-1])
 
 
+HOOK_VARS = {"KDUMPD_ID", "KDUMPD_STATUS", "KDUMPD_HOST", "KDUMPD_IP", "KDUMPD_RELEASE", "KDUMPD_REASON",
+             "KDUMPD_SIGNATURE", "KDUMPD_SIZE", "KDUMPD_DIR"}
+
+
+def add_hook(server):
+    """A hook that writes its arguments and every KDUMPD_ variable to
+    hooks/ID.json."""
+    out = os.path.join(server.root, "hooks")
+    os.makedirs(out)
+    path = os.path.join(server.root, "hook")
+    with open(path, "w") as f:
+        f.write(f"""#!/usr/bin/python3
+import json, os, sys
+env = {{k: v for k, v in os.environ.items() if k.startswith("KDUMPD_")}}
+out = os.path.join({out!r}, env.get("KDUMPD_ID", "no-id") + ".json")
+with open(out + ".tmp", "w") as f:
+    json.dump({{"argv": sys.argv[1:], "env": env}}, f)
+os.rename(out + ".tmp", out)
+""")
+    os.chmod(path, 0o755)
+    server.configure(f"hook {path}\n")
+    return out
+
+
+def hook_run(out, dump_id):
+    """What the hook saw for a dump (it runs after the client has its
+    RESULT, so it is waited for)."""
+    path = os.path.join(out, f"{dump_id}.json")
+    for _ in range(600):
+        if os.path.exists(path):
+            return json.load(open(path))
+        time.sleep(0.1)
+    raise LabError(f"the hook did not run for dump {dump_id}: {os.listdir(out)}")
+
+
+def check_hook(run, d, dump_dir, **want):
+    env = run["env"]
+    if set(env) != HOOK_VARS or run["argv"]:
+        raise LabError(f"the hook got {sorted(env)} and arguments {run['argv']}, not the {len(HOOK_VARS)} of kdumpd(8)")
+    want = {"KDUMPD_ID": str(d["id"]), "KDUMPD_STATUS": d["status"], "KDUMPD_HOST": d["host"], "KDUMPD_IP": d["ip"],
+            "KDUMPD_RELEASE": d["release"], "KDUMPD_REASON": d["reason"], "KDUMPD_SIGNATURE": d["signature"],
+            "KDUMPD_SIZE": str(d["size"]), "KDUMPD_DIR": os.path.join(dump_dir, d["dir"]), **want}
+    bad = {k: (env[k], v) for k, v in want.items() if env[k] != v}
+    if bad:
+        raise LabError(f"hook environment (got, want): {bad}")
+
+
+def test_hook():
+    """The hook runs after a complete dump and after a failed one (the
+    server's max_dump_size below the dump), with exactly the nine KDUMPD_
+    variables of kdumpd(8), each with the dump's value, and no arguments."""
+    k = kernels.kernel("trixie")
+    vmcore = shared_vmcore("trixie")
+    small = local_dump(vmcore, "hook.small")
+    reference = local_dump(small, "hook.local")
+    s = Server("hook")
+    out = add_hook(s)
+    s.start()
+    try:
+        send(small, s.url(), s.key)
+        d, path = stored(s, reference)
+        run = hook_run(out, d["id"])
+    finally:
+        s.stop()
+    crash_json = open(os.path.join(path, "crash.json")).read()
+    if not re.fullmatch(r"[0-9a-f]{64}", d["signature"]) or d["signature"] not in crash_json:
+        raise LabError(f"the index's signature {d['signature']!r} is not crash.json's")
+    check_hook(run, d, s.dump_dir, KDUMPD_STATUS="complete", KDUMPD_HOST="labhost", KDUMPD_IP="127.0.0.1",
+               KDUMPD_RELEASE=k.release, KDUMPD_SIZE=str(os.path.getsize(reference)),
+               KDUMPD_DIR=path)
+    if "sysrq triggered crash" not in run["env"]["KDUMPD_REASON"]:
+        raise LabError(f"KDUMPD_REASON {run['env']['KDUMPD_REASON']!r}")
+    print("complete: " + " ".join(f"{k}={v!r}" for k, v in sorted(run["env"].items())))
+
+    s = Server("hook-failed", "max_dump_size 1M\n")
+    out = add_hook(s)
+    s.start()
+    try:
+        err = send(small, s.url(), s.key, expect=1)
+        d = s.dumps()
+        if len(d) != 1 or d[0]["status"] != "failed":
+            raise LabError(f"a dump over max_dump_size: the index says {d}")
+        run = hook_run(out, d[0]["id"])
+    finally:
+        s.stop()
+    d = d[0]
+    path = os.path.join(s.dump_dir, d["dir"])
+    if "DUMP_TOO_LARGE" not in err or os.path.exists(os.path.join(path, "vmcore")):
+        raise LabError(f"a dump over max_dump_size: the client said {err!r}; {os.listdir(path)}")
+    check_hook(run, d, s.dump_dir, KDUMPD_STATUS="failed", KDUMPD_HOST="labhost", KDUMPD_IP="127.0.0.1",
+               KDUMPD_RELEASE=k.release, KDUMPD_SIZE=str(os.path.getsize(os.path.join(path, "vmcore-incomplete"))),
+               KDUMPD_DIR=path)
+    print("failed: " + " ".join(f"{k}={v!r}" for k, v in sorted(run["env"].items())))
+    print("client: " + err.strip().splitlines()[-1])
+
+
+def test_hostname():
+    """A fleet-key client whose vmcore's nodename is ../../etc: the dump goes
+    to <ip>-<time> inside dump_dir and nowhere else, and the index, list,
+    show, the log and the hook all carry the sanitised name .._.._etc."""
+    claimed, clean = "../../etc", ".._.._etc"
+    vmcore = shared_vmcore("trixie", "--hostname", claimed, "--mem", "768", "--anon-mb", "32", "--zero-mb", "16",
+                           "--tmpfs-mb", "32", "--file-mb", "16", name="trixie-host-etc")
+    info = subprocess.run([DUMPTOOL, "info", vmcore], stdout=subprocess.PIPE).stdout.decode()
+    if not re.search(r"^hostname: +\.\./\.\./etc$", info, re.M):
+        raise LabError(f"the lab's vmcore does not claim {claimed}: {info}")
+    s = Server("hostname", fleet=True)
+    out = add_hook(s)
+    around = {p: set(os.listdir(p)) for p in (RUNS, os.path.dirname(s.root))}
+    s.start()
+    try:
+        err = send(vmcore, s.url(), s.key)
+        d = s.dumps()
+        if len(d) != 1 or d[0]["status"] != "complete":
+            raise LabError(f"the index holds {d}")
+        d = d[0]
+        run = hook_run(out, d["id"])
+        show = s.cli("show", str(d["id"]))
+        by_host = [json.loads(line)["id"] for line in s.cli("list", "--host", clean, "--json").splitlines()]
+        by_claim = s.cli("list", "--host", claimed, "--json")
+    finally:
+        s.stop()
+    root = os.path.realpath(s.dump_dir)
+    if d["host"] != clean or not re.fullmatch(r"127\.0\.0\.1-\d{4}-\d\d-\d\d-\d\d:\d\d:\d\d(-\d+)?", d["dir"]):
+        raise LabError(f"index host {d['host']!r}, directory {d['dir']!r}")
+    for rel in s.disk():
+        p = os.path.realpath(os.path.join(s.dump_dir, rel))
+        if os.path.commonpath([root, p]) != root or os.path.islink(os.path.join(s.dump_dir, rel)):
+            raise LabError(f"{rel} resolves to {p}, outside {root}")
+    if s.dump_dirs() != {d["dir"]} or set(os.listdir(os.path.join(s.dump_dir, d["dir"]))) != \
+            {"vmcore", "vmcore-dmesg.txt", "log", "crash.json"}:
+        raise LabError(f"dump_dir holds {sorted(s.disk())}")
+    new = {p: set(os.listdir(p)) - names for p, names in around.items()}
+    if any(new.values()) or os.path.exists(os.path.join(s.dump_dir, claimed)):
+        raise LabError(f"created outside dump_dir: {new}")
+    check_hook(run, d, s.dump_dir, KDUMPD_HOST=clean, KDUMPD_STATUS="complete")
+    if f"Host: {clean}\n" not in show or f"Directory: {s.dump_dir}/{d['dir']}\n" not in show:
+        raise LabError(f"kdumpd show: {show}")
+    if by_host != [d["id"]] or by_claim.strip():
+        raise LabError(f"list --host {clean}: {by_host}; --host {claimed}: {by_claim!r}")
+    log = open(s.log).read()
+    if claimed in log or f"receiving {clean} " not in log:
+        raise LabError(f"the kdumpd log: {log}")
+    if f'"hostname": "{claimed}"' not in open(os.path.join(s.dump_dir, d["dir"], "crash.json")).read():
+        raise LabError("crash.json is not stored as received")
+    print(f"claimed {claimed!r}: stored in {d['dir']} under {s.dump_dir}, index host {d['host']!r}, "
+          f"hook KDUMPD_HOST {run['env']['KDUMPD_HOST']!r}; " + err.strip().splitlines()[-1])
+
+
 if __name__ == "__main__":
     sys.exit(test_main({"loopback": test_loopback, "security": test_security, "restart": test_restart,
                         "loss": test_loss, "concurrency": test_concurrency, "replay": test_replay,
-                        "forged": test_forged},
+                        "forged": test_forged, "hostname": test_hostname, "hook": test_hook},
                        sys.argv))
