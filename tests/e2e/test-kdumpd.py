@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """dumptool sends lab vmcores to a real kdumpd on loopback (meson test --suite e2e).
-  test-kdumpd.py loopback | security | restart | loss | concurrency | replay | forged |
-                 hostname | hook"""
+  test-kdumpd.py loopback | security | restart | restart-early | loss | concurrency | replay |
+                 forged | hostname | hook | retention | retention-free"""
 import json
 import os
 import re
@@ -37,6 +37,18 @@ def free_port():
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def children(parent):
+    """The pids whose parent is parent."""
+    out = []
+    for d in os.listdir("/proc"):
+        try:
+            if d.isdigit() and re.search(rf"^PPid:\s+{parent}$", open(f"/proc/{d}/status").read(), re.M):
+                out.append(int(d))
+        except OSError:
+            pass  # gone meanwhile
+    return out
 
 
 class Server:
@@ -76,6 +88,15 @@ class Server:
             self.proc.send_signal(sig)
             self.proc.wait(timeout=30)
             self.proc = None
+
+    def kill(self):
+        """SIGKILL for the network child, then the parent: a crash, with no
+        chance to make anything durable on the way out."""
+        for pid in children(self.proc.pid):
+            os.kill(pid, signal.SIGKILL)
+        self.proc.kill()
+        self.proc.wait(timeout=30)
+        self.proc = None
 
     def configure(self, text):
         """More settings, before start."""
@@ -294,6 +315,51 @@ class Proxy:
             self.proc.wait(timeout=30)
             self.proc = None
         return json.load(open(self.stats))
+
+
+def test_restart_early():
+    """kdumpd killed once crash.json and the log are stored, before its first
+    commit (no state saved), then started again: the client's new session
+    resumes the dump from offset 0, sends both files once more, and the dump
+    is stored byte-identical with its files and signature."""
+    vmcore = shared_vmcore("trixie")
+    small = local_dump(vmcore, "restart-early.small")
+    reference = local_dump(small, "restart-early.local")
+    # 64 KiB/s: the file sections take under a second, the first segment
+    # boundary (and so the first commit) 16 s.
+    s = Server("restart-early", "rate_total 64K\n")
+    s.start()
+    c = subprocess.Popen([DUMPTOOL, "-l", "-d", "31", "--secret", s.key, small, s.url()], stderr=subprocess.PIPE)
+    try:
+        path = None
+        for _ in range(1200):
+            dirs = s.dump_dirs() if os.path.isdir(s.dump_dir) else set()
+            path = os.path.join(s.dump_dir, dirs.pop()) if dirs else None
+            if (path and os.path.exists(os.path.join(path, "vmcore-dmesg.txt"))) or c.poll() is not None:
+                break
+            time.sleep(0.05)
+        s.kill()
+        state = open(os.path.join(path, "vmcore-incomplete.state"), "rb").read() if path else b"x"
+        if c.poll() is not None or not os.path.exists(os.path.join(path, "crash.json")) or any(state):
+            raise LabError(f"not killed between the file sections and the first commit: {os.listdir(path or '.')}")
+        s.configure("rate_total 125M\n")
+        s.start()
+        err = c.communicate(timeout=600)[1].decode()
+    finally:
+        if c.poll() is None:
+            c.kill()
+            c.wait()
+        s.stop()
+    if c.returncode:
+        raise LabError(f"after a restart before the first commit the client failed: {err}")
+    d, path = stored(s, reference)
+    log = open(s.log).read()
+    if f"resuming labhost (127.0.0.1, {d['release']}) as {d['dir']}, from offset 0" not in log:
+        raise LabError(f"kdumpd did not resume the dump from 0: {log}")
+    if not re.fullmatch(r"[0-9a-f]{64}", d["signature"]) or "sysrq triggered crash" not in d["reason"]:
+        raise LabError(f"the index lost the signature: {d}")
+    print(f"killed with crash.json and the log stored, state file empty; resumed from 0, stored byte-identical "
+          f"({d['size']} bytes); " + err.strip().splitlines()[-1])
 
 
 def test_loss():
@@ -680,8 +746,140 @@ def test_hostname():
           f"hook KDUMPD_HOST {run['env']['KDUMPD_HOST']!r}; " + err.strip().splitlines()[-1])
 
 
+def send_stored(s, dump, key=None):
+    """Sends dump to s and returns the directory the client was told."""
+    err = send(dump, s.url(), key or s.key)
+    m = re.search(r"stored as (\S+) \(", err)
+    if not m:
+        raise LabError(f"the client did not say where it was stored: {err}")
+    return m.group(1)
+
+
+def listed_as_on_disk(s, want):
+    """kdumpd list names exactly the dump directories on disk, oldest first,
+    and those are want; each complete dump still has its vmcore."""
+    d = s.dumps()
+    listed = [x["dir"] for x in d]
+    text = s.cli("list").splitlines()
+    if listed != want or s.dump_dirs() != set(want) or len(text) != len(want) + 1:
+        raise LabError(f"kdumpd list {listed} ({len(text) - 1} lines), on disk {sorted(s.dump_dirs())}, want {want}")
+    for x in d:
+        if x["status"] != "complete" or not os.path.exists(os.path.join(s.dump_dir, x["dir"], "vmcore")):
+            raise LabError(f"{x['dir']}: {x['status']}, {os.listdir(os.path.join(s.dump_dir, x['dir']))}")
+
+
+def retention_run(s, small, want_kept, first=()):
+    """Four dumps in a row; after each, the newest want_kept of them (and
+    first, sent before) are all that is listed and on disk."""
+    dirs = []
+    for i in range(4):
+        dirs.append(send_stored(s, small))
+        listed_as_on_disk(s, [*first, *dirs[-want_kept:]])
+    removed = re.findall(r"retention: removing (\S+)", open(s.log).read())
+    if removed != dirs[:-want_kept]:
+        raise LabError(f"retention removed {removed}, not {dirs[:-want_kept]}")
+    return dirs
+
+
+def test_retention():
+    """keep_per_host 2 keeps a host's two newest dumps (another host's dump
+    stays), and max_total_size 2.5 dumps keeps the newest two: oldest first,
+    directory and index row together, kdumpd list equal to the disk after
+    every dump."""
+    vmcore = shared_vmcore("trixie")
+    small = local_dump(vmcore, "retention.small")
+    size = os.path.getsize(local_dump(small, "retention.local"))
+
+    s = Server("retention-keep", "keep_per_host 2\n")
+    other = os.path.join(s.root, "other.key")
+    subprocess.run([KDUMPD, "keygen", other], check=True)
+    s.configure(f"host_key otherhost {other}\n")
+    s.start()
+    try:
+        first = send_stored(s, small, other)
+        dirs = retention_run(s, small, 2, [first])
+    finally:
+        s.stop()
+    hosts = [x["host"] for x in s.dumps()]
+    if hosts != ["otherhost", "labhost", "labhost"]:
+        raise LabError(f"hosts left: {hosts}")
+    print(f"keep_per_host 2: kept {first} (otherhost) and {dirs[2:]}; removed {dirs[:2]}")
+
+    s = Server("retention-total", f"keep_per_host 0\nmax_total_size {size * 5 // 2}\n")
+    s.start()
+    try:
+        dirs = retention_run(s, small, 2)
+    finally:
+        s.stop()
+    total = sum(x["size"] for x in s.dumps())
+    if total > size * 5 // 2:
+        raise LabError(f"{total} bytes kept, over max_total_size {size * 5 // 2}")
+    print(f"max_total_size {size * 5 // 2} ({size}-byte dumps): kept {dirs[2:]} ({total} bytes); removed {dirs[:2]}")
+
+
+class Skip(Exception):
+    pass
+
+
+def test_retention_free():
+    """min_free on a tmpfs of its own that holds four dumps, min_free 2.5
+    dumps below its size: over six dumps in a row the newest two stay,
+    oldest removed first, also while the oldest is held open by a reader,
+    and kdumpd list equals the disk after every dump."""
+    vmcore = shared_vmcore("trixie")
+    small = local_dump(vmcore, "retention-free.small")
+    size = os.path.getsize(local_dump(small, "retention-free.local"))
+    fs = (4 * size + (16 << 20)) // (1 << 20) << 20
+    # Two dumps (each its vmcore, log and crash.json: under size + 1M) leave
+    # more than min_free; three leave less.
+    min_free = fs - size * 5 // 2 - (512 << 10)
+    s = Server("retention-free", f"keep_per_host 0\nmin_free {min_free}\n")
+    os.makedirs(s.dump_dir)
+    p = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={fs},mode=0700", "tmpfs", s.dump_dir],
+                       stderr=subprocess.PIPE)
+    if p.returncode:
+        raise Skip(f"cannot mount a tmpfs for dump_dir: {p.stderr.decode().strip()}")
+    try:
+        s.start()
+        try:
+            dirs = retention_run(s, small, 2)
+            # The oldest dump held open, as by crash reading it: unlinked,
+            # its blocks stay in use until it is closed, and retention must
+            # count them as given back instead of going on to the next dump.
+            with open(os.path.join(s.dump_dir, dirs[-2], "vmcore"), "rb"):
+                dirs.append(send_stored(s, small))
+                listed_as_on_disk(s, dirs[-2:])
+            dirs.append(send_stored(s, small))
+            listed_as_on_disk(s, dirs[-2:])
+        finally:
+            s.stop()
+        removed = re.findall(r"retention: removing (\S+)", open(s.log).read())
+        if removed != dirs[:-2]:
+            raise LabError(f"retention removed {removed}, not {dirs[:-2]}")
+        st = os.statvfs(s.dump_dir)
+        free = st.f_bavail * st.f_frsize
+    finally:
+        subprocess.run(["umount", s.dump_dir], check=True)
+    if free < min_free:
+        raise LabError(f"{free} bytes free after retention, under min_free {min_free}")
+    print(f"min_free {min_free} on a {fs}-byte tmpfs ({size}-byte dumps): six dumps, the fifth with the oldest "
+          f"held open; kept {dirs[-2:]}, {free} bytes free; removed {dirs[:-2]}")
+
+
+def skippable(fn):
+    def run():
+        try:
+            fn()
+        except Skip as e:
+            print(f"SKIP: {e}")
+            sys.exit(77)
+    return run
+
+
 if __name__ == "__main__":
     sys.exit(test_main({"loopback": test_loopback, "security": test_security, "restart": test_restart,
+                        "restart-early": test_restart_early,
                         "loss": test_loss, "concurrency": test_concurrency, "replay": test_replay,
-                        "forged": test_forged, "hostname": test_hostname, "hook": test_hook},
+                        "forged": test_forged, "hostname": test_hostname, "hook": test_hook,
+                        "retention": test_retention, "retention-free": skippable(test_retention_free)},
                        sys.argv))
