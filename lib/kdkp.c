@@ -347,11 +347,11 @@ bool kdkp_replay_check(const struct kdkp_replay *w, uint64_t pn) {
                 return true;
         if (pn + KDKP_REPLAY_WINDOW <= w->largest)
                 return false;
-        return !(w->bits[pn / 64 % (KDKP_REPLAY_WINDOW / 64)] & 1ull << (pn % 64));
+        return !(w->bits[pn / 64 % KDKP_REPLAY_WORDS] & 1ull << (pn % 64));
 }
 
 void kdkp_replay_update(struct kdkp_replay *w, uint64_t pn) {
-        const unsigned words = KDKP_REPLAY_WINDOW / 64;
+        const unsigned words = KDKP_REPLAY_WORDS;
 
         if (!w->any) {
                 w->any = true;

@@ -156,11 +156,16 @@ size_t kdkp_seal(uint8_t *out, size_t size, const uint8_t key[32], const struct 
  * len bytes). Returns the body's length or -EBADMSG. */
 int kdkp_open(const uint8_t *buf, size_t len, const uint8_t key[32], const struct kdkp_header *h, uint8_t *body);
 
-/* RFC 4303's anti-replay window over packet numbers. */
+/* RFC 4303's anti-replay window over packet numbers, as a ring of 64-bit
+ * words (RFC 6479). The word holding largest is partly ahead of it, so the
+ * ring has one word more than the window: with only 1024 bits, the oldest
+ * word still inside the window would share a slot with largest's word and
+ * be cleared when largest enters it, and its pns would open a second time. */
+#define KDKP_REPLAY_WORDS (KDKP_REPLAY_WINDOW / 64 + 1)
 struct kdkp_replay {
         uint64_t largest;
         bool any;
-        uint64_t bits[KDKP_REPLAY_WINDOW / 64];
+        uint64_t bits[KDKP_REPLAY_WORDS];
 };
 /* Whether pn may still be opened (not too old, not seen). */
 bool kdkp_replay_check(const struct kdkp_replay *w, uint64_t pn);

@@ -273,10 +273,16 @@ static int commit(struct session *s) {
         return 0;
 }
 
-static void session_free(struct session *s) {
+static void close_files(struct session *s) {
         for (int i = 0; i < PS_FDS; i++)
-                if (s->fds[i] >= 0)
+                if (s->fds[i] >= 0) {
                         close(s->fds[i]);
+                        s->fds[i] = -1;
+                }
+}
+
+static void session_free(struct session *s) {
+        close_files(s);
         free(s->win);
         sodium_memzero(&s->keys, sizeof(s->keys));
         memset(s, 0, sizeof(*s));
@@ -386,7 +392,9 @@ static int sink_file_done(void *userdata, unsigned section, uint32_t flags) {
         int e;
 
         (void)flags;
-        if (fdatasync(s->fds[section == KDKP_SECTION_CRASH_JSON ? PS_FD_JSON : PS_FD_LOG]) < 0)
+        /* EINVAL: /dev/null, standing in for a section already complete,
+         * which a resume from before its end sends again (as in commit()) */
+        if (fdatasync(s->fds[section == KDKP_SECTION_CRASH_JSON ? PS_FD_JSON : PS_FD_LOG]) < 0 && errno != EINVAL)
                 return -errno;
         m.type = PS_FILE_DONE;
         m.section = section;
@@ -647,6 +655,10 @@ static void finish(struct receiver *r, struct session *s, uint16_t status, uint1
                 status = KDKP_FAILED;
                 code = KDKP_E_INTERNAL;
         }
+        /* A closed session only answers FINs until it is freed, 10 s on.
+         * Its files go now: a file retention removed, or that an operator
+         * deletes, keeps its blocks while a descriptor is open. */
+        close_files(s);
         s->result = (struct kdkp_result){ .status = status, .code = code, .stored_length = s->parser.end_offset };
         snprintf(s->result.dir, sizeof(s->result.dir), "%s", s->meta.dir);
         s->result_ready = true;

@@ -116,10 +116,18 @@ static int open_files(struct store *s, const char *dir, bool create, int fds[PS_
         return PS_FDS;
 }
 
-static bool low_on_space(const struct store *s) {
+/* Free bytes on the dump filesystem; UINT64_MAX when it cannot be told. */
+static uint64_t free_bytes(const struct store *s) {
         struct statvfs sv;
 
-        return fstatvfs(s->root, &sv) == 0 && (uint64_t)sv.f_bavail * sv.f_frsize < s->c->min_free;
+        return fstatvfs(s->root, &sv) == 0 ? (uint64_t)sv.f_bavail * sv.f_frsize : UINT64_MAX;
+}
+
+/* pending: bytes of files already removed that are still held open. */
+static bool low_on_space(const struct store *s, uint64_t pending) {
+        uint64_t n = free_bytes(s);
+
+        return n != UINT64_MAX && n + pending < s->c->min_free;
 }
 
 static int admit(struct store *s, struct ps_msg *m, int fds[PS_FDS]) {
@@ -144,7 +152,7 @@ static int admit(struct store *s, struct ps_msg *m, int fds[PS_FDS]) {
                 dump_index_update(s->index, &r);
                 return e;
         }
-        if (low_on_space(s)) {
+        if (low_on_space(s, 0)) {
                 m->status = PS_REFUSE;
                 m->code = KDKP_E_DISK_FULL;
                 return 0;
@@ -229,20 +237,30 @@ void store_reap(struct store *s) {
                 ;
 }
 
-static void remove_dir(struct store *s, const char *dir) {
+/* Returns the bytes the removed files held (each file once: log and
+ * vmcore-dmesg.txt are one file). */
+static uint64_t remove_dir(struct store *s, const char *dir) {
         _cleanup_close_ int d = openat(s->root, dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        uint64_t bytes = 0;
 
         if (d < 0)
-                return;
-        for (size_t i = 0; i < sizeof(all_names) / sizeof(all_names[0]); i++)
-                (void)unlinkat(d, all_names[i], 0);
+                return 0;
+        for (size_t i = 0; i < sizeof(all_names) / sizeof(all_names[0]); i++) {
+                struct stat st;
+                bool last = fstatat(d, all_names[i], &st, AT_SYMLINK_NOFOLLOW) == 0 && st.st_nlink == 1;
+
+                if (unlinkat(d, all_names[i], 0) == 0 && last)
+                        bytes += (uint64_t)st.st_blocks * 512;
+        }
         (void)unlinkat(s->root, dir, AT_REMOVEDIR);
+        return bytes;
 }
 
 struct retention {
         struct store *s;
         const char *host;
         int64_t n_host, total, remove_id;
+        uint64_t pending;
         char remove_dir[256];
         int pass;
 };
@@ -269,7 +287,7 @@ static int pick_cb(const struct dump_record *r, void *userdata) {
         bool over_host = c->keep_per_host && strcmp(r->host, t->host) == 0 && t->n_host > (int64_t)c->keep_per_host;
         bool over_total = c->max_total_size && t->total > (int64_t)c->max_total_size;
 
-        if (!finished(r) || !(over_host || over_total || low_on_space(t->s)))
+        if (!finished(r) || !(over_host || over_total || low_on_space(t->s, t->pending)))
                 return 0;
         t->remove_id = r->id;
         snprintf(t->remove_dir, sizeof(t->remove_dir), "%s", r->dir);
@@ -277,17 +295,27 @@ static int pick_cb(const struct dump_record *r, void *userdata) {
 }
 
 /* After each dump: keep N per host, a total size, and free space; oldest
- * first, index and disk together. */
+ * first, index and disk together. A removed file that someone holds open
+ * (crash reading an old vmcore) keeps its blocks until it is closed: that
+ * space counts as given back, or min_free would remove every dump. */
 static void retention(struct store *s, const char *host) {
+        uint64_t pending = 0;
+
         for (int round = 0; round < 10000; round++) {
-                struct retention t = { .s = s, .host = host };
+                struct retention t = { .s = s, .host = host, .pending = pending };
+                uint64_t before, after, held, freed;
 
                 if (dump_index_foreach(s->index, NULL, 0, count_cb, &t) < 0)
                         return;
                 if (dump_index_foreach(s->index, NULL, 0, pick_cb, &t) != -ECANCELED)
                         return;
                 fprintf(stderr, "kdumpd: retention: removing %s\n", t.remove_dir);
-                remove_dir(s, t.remove_dir);
+                before = free_bytes(s);
+                held = remove_dir(s, t.remove_dir);
+                after = free_bytes(s);
+                freed = after > before && after != UINT64_MAX ? after - before : 0;
+                if (held > freed)
+                        pending += held - freed;
                 dump_index_remove(s->index, t.remove_id);
         }
 }

@@ -1,8 +1,10 @@
 #!/usr/bin/python3
 """dumptool sends lab vmcores to a real kdumpd on loopback (meson test --suite e2e).
-  test-kdumpd.py loopback | security | restart | loss"""
+  test-kdumpd.py loopback | security | restart | restart-early | loss | concurrency | replay |
+                 forged | hostname | hook | retention | retention-free"""
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -21,10 +23,13 @@ DUMPTOOL = os.environ["KDLAB_DUMPTOOL"]
 KDUMPD = os.environ["KDLAB_KDUMPD"]
 
 
-def shared_vmcore(suite):
-    p = subprocess.run([LAB, "vmcore", suite, "--dir", os.path.join(RUNS, suite)], stdout=subprocess.PIPE)
+def shared_vmcore(suite, *options, name=None):
+    """The lab's vmcore of suite (made once per build, then shared); with
+    lab options, a vmcore of its own under RUNS/name."""
+    p = subprocess.run([LAB, "vmcore", suite, "--dir", os.path.join(RUNS, name or suite), *options],
+                       stdout=subprocess.PIPE)
     if p.returncode:
-        raise LabError(f"no {suite} vmcore")
+        raise LabError(f"no {suite} vmcore {' '.join(options)}")
     return p.stdout.decode().strip()
 
 
@@ -34,21 +39,39 @@ def free_port():
         return s.getsockname()[1]
 
 
-class Server:
-    """A kdumpd in a fresh directory, with one key named labhost: a host_key
-    (dumps filed under its name) or a fleet_key (under the claimed hostname)."""
+def children(parent):
+    """The pids whose parent is parent."""
+    out = []
+    for d in os.listdir("/proc"):
+        try:
+            if d.isdigit() and re.search(rf"^PPid:\s+{parent}$", open(f"/proc/{d}/status").read(), re.M):
+                out.append(int(d))
+        except OSError:
+            pass  # gone meanwhile
+    return out
 
-    def __init__(self, name, extra="", kind="host_key"):
+
+class Server:
+    """A kdumpd in a fresh directory, with one host key, "labhost" (or a
+    fleet key, "fleet"): a new one, or a copy of key."""
+
+    def __init__(self, name, extra="", key=None, fleet=False):
         self.root = os.path.join(RUNS, "kdumpd", name)
         shutil.rmtree(self.root, ignore_errors=True)
         os.makedirs(self.root)
         self.port = free_port()
         self.key = os.path.join(self.root, "host.key")
         self.conf = os.path.join(self.root, "kdumpd.conf")
-        subprocess.run([KDUMPD, "keygen", self.key], check=True)
+        self.dump_dir = os.path.join(self.root, "crash")
+        if key:
+            shutil.copyfile(key, self.key)
+            os.chmod(self.key, 0o600)
+        else:
+            subprocess.run([KDUMPD, "keygen", self.key], check=True)
+        keyline = f"fleet_key fleet {self.key}" if fleet else f"host_key labhost {self.key}"
         with open(self.conf, "w") as f:
-            f.write(f"listen 127.0.0.1:{self.port}\ndump_dir {self.root}/crash\nindex {self.root}/index.db\n"
-                    f"{kind} labhost {self.key}\nmin_free 0\n{extra}")
+            f.write(f"listen 127.0.0.1:{self.port}\ndump_dir {self.dump_dir}\nindex {self.root}/index.db\n"
+                    f"{keyline}\nmin_free 0\n{extra}")
         self.proc = None
         self.log = os.path.join(self.root, "kdumpd.log")
 
@@ -66,6 +89,20 @@ class Server:
             self.proc.wait(timeout=30)
             self.proc = None
 
+    def kill(self):
+        """SIGKILL for the network child, then the parent: a crash, with no
+        chance to make anything durable on the way out."""
+        for pid in children(self.proc.pid):
+            os.kill(pid, signal.SIGKILL)
+        self.proc.kill()
+        self.proc.wait(timeout=30)
+        self.proc = None
+
+    def configure(self, text):
+        """More settings, before start."""
+        with open(self.conf, "a") as f:
+            f.write(text)
+
     def cli(self, *args):
         p = subprocess.run([KDUMPD, *args, "-c", self.conf], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         if p.returncode:
@@ -74,6 +111,26 @@ class Server:
 
     def dumps(self):
         return [json.loads(line) for line in self.cli("list", "--json").splitlines()]
+
+    def counters(self):
+        """The counts the network child logs when it stops (kdumpd must be stopped)."""
+        lines = [line for line in open(self.log).read().splitlines() if line.startswith("kdumpd: dropped ")]
+        m = re.fullmatch(r"kdumpd: dropped (\d+) malformed, (\d+) unauthenticated, (\d+) for unknown sessions, "
+                         r"(\d+) over rate; (\d+) sessions, (\d+) stored", lines[-1] if lines else "")
+        if not m:
+            raise LabError(f"kdumpd logged no counters: {open(self.log).read()[-2000:]}")
+        return dict(zip(("malformed", "auth", "unknown", "rate", "sessions", "stored"), map(int, m.groups())))
+
+    def disk(self):
+        """Every directory and file under dump_dir, as paths relative to it."""
+        out = set()
+        for dp, dns, fns in os.walk(self.dump_dir):
+            for n in dns + fns:
+                out.add(os.path.relpath(os.path.join(dp, n), self.dump_dir))
+        return out
+
+    def dump_dirs(self):
+        return {n for n in os.listdir(self.dump_dir) if n != ".kdumpd.lock"}
 
     def url(self, port=None):
         return f"udp://127.0.0.1:{port or self.port}"
@@ -150,7 +207,7 @@ def test_lab():
     the host through slirp's 10.0.2.2; kdumpd lists the guest's host name,
     release and panic reason, and the stored dump passes the crash check."""
     k = kernels.kernel("trixie")
-    s = Server("lab", kind="fleet_key")
+    s = Server("lab", fleet=True)
     out = os.path.join(s.root, "run")
     cmd = f"dumptool -l -d 31 --secret /etc/kdumpkit/fleet.key /proc/vmcore udp://10.0.2.2:{s.port}"
     s.start()
@@ -268,6 +325,85 @@ def test_restart():
     print("dead server: " + err.strip().splitlines()[-1] + f"; kdumpd list: {d[0]['status']}")
 
 
+class Proxy:
+    """tests/tools/udp-impair in front of a server; with record, every
+    client datagram goes to self.record."""
+
+    def __init__(self, server, *options, record=False):
+        self.port_file = os.path.join(server.root, "proxy.port")
+        self.stats = os.path.join(server.root, "proxy.json")
+        self.record = os.path.join(server.root, "client.rec")
+        for f in (self.port_file, self.stats, self.record):
+            if os.path.exists(f):
+                os.unlink(f)
+        self.proc = subprocess.Popen([sys.executable, PROXY, "--listen", "127.0.0.1:0",
+                                      "--upstream", f"127.0.0.1:{server.port}", "--port-file", self.port_file,
+                                      "--stats", self.stats, *(["--record", self.record] if record else []),
+                                      *options],
+                                     stderr=subprocess.DEVNULL)
+        for _ in range(200):
+            if os.path.exists(self.port_file) and open(self.port_file).read().strip():
+                break
+            time.sleep(0.05)
+        else:
+            self.stop()
+            raise LabError("udp-impair did not start")
+        self.port = int(open(self.port_file).read())
+
+    def stop(self):
+        """Its counters (and the ports it sent from)."""
+        if self.proc:
+            self.proc.send_signal(signal.SIGTERM)
+            self.proc.wait(timeout=30)
+            self.proc = None
+        return json.load(open(self.stats))
+
+
+def test_restart_early():
+    """kdumpd killed once crash.json and the log are stored, before its first
+    commit (no state saved), then started again: the client's new session
+    resumes the dump from offset 0, sends both files once more, and the dump
+    is stored byte-identical with its files and signature."""
+    vmcore = shared_vmcore("trixie")
+    small = local_dump(vmcore, "restart-early.small")
+    reference = local_dump(small, "restart-early.local")
+    # 64 KiB/s: the file sections take under a second, the first segment
+    # boundary (and so the first commit) 16 s.
+    s = Server("restart-early", "rate_total 64K\n")
+    s.start()
+    c = subprocess.Popen([DUMPTOOL, "-l", "-d", "31", "--secret", s.key, small, s.url()], stderr=subprocess.PIPE)
+    try:
+        path = None
+        for _ in range(1200):
+            dirs = s.dump_dirs() if os.path.isdir(s.dump_dir) else set()
+            path = os.path.join(s.dump_dir, dirs.pop()) if dirs else None
+            if (path and os.path.exists(os.path.join(path, "vmcore-dmesg.txt"))) or c.poll() is not None:
+                break
+            time.sleep(0.05)
+        s.kill()
+        state = open(os.path.join(path, "vmcore-incomplete.state"), "rb").read() if path else b"x"
+        if c.poll() is not None or not os.path.exists(os.path.join(path, "crash.json")) or any(state):
+            raise LabError(f"not killed between the file sections and the first commit: {os.listdir(path or '.')}")
+        s.configure("rate_total 125M\n")
+        s.start()
+        err = c.communicate(timeout=600)[1].decode()
+    finally:
+        if c.poll() is None:
+            c.kill()
+            c.wait()
+        s.stop()
+    if c.returncode:
+        raise LabError(f"after a restart before the first commit the client failed: {err}")
+    d, path = stored(s, reference)
+    log = open(s.log).read()
+    if f"resuming labhost (127.0.0.1, {d['release']}) as {d['dir']}, from offset 0" not in log:
+        raise LabError(f"kdumpd did not resume the dump from 0: {log}")
+    if not re.fullmatch(r"[0-9a-f]{64}", d["signature"]) or "sysrq triggered crash" not in d["reason"]:
+        raise LabError(f"the index lost the signature: {d}")
+    print(f"killed with crash.json and the log stored, state file empty; resumed from 0, stored byte-identical "
+          f"({d['size']} bytes); " + err.strip().splitlines()[-1])
+
+
 def test_loss():
     """Through a seeded proxy that drops, reorders and duplicates, each dump
     arrives byte-identical."""
@@ -276,24 +412,15 @@ def test_loss():
     for loss in ("0.01", "0.05", "0.20"):
         s = Server(f"loss-{loss}")
         s.start()
-        port_file = os.path.join(s.root, "proxy.port")
-        stats = os.path.join(s.root, "proxy.json")
-        proxy = subprocess.Popen([sys.executable, PROXY, "--listen", "127.0.0.1:0", "--upstream", f"127.0.0.1:{s.port}",
-                                  "--seed", "7", "--loss", loss, "--dup", "0.01", "--reorder", "0.02",
-                                  "--port-file", port_file, "--stats", stats], stderr=subprocess.DEVNULL)
         try:
-            for _ in range(100):
-                if os.path.exists(port_file) and open(port_file).read().strip():
-                    break
-                time.sleep(0.05)
-            port = int(open(port_file).read())
-            err = send(vmcore, s.url(port), s.key, timeout=1200)
+            proxy = Proxy(s, "--seed", "7", "--loss", loss, "--dup", "0.01", "--reorder", "0.02")
+            try:
+                err = send(vmcore, s.url(proxy.port), s.key, timeout=1200)
+            finally:
+                st = proxy.stop()
         finally:
-            proxy.send_signal(signal.SIGTERM)
-            proxy.wait(timeout=30)
             s.stop()
         stored(s, reference)
-        st = json.load(open(stats))
         if st["c2s"]["dropped"] == 0:
             raise LabError(f"the proxy dropped nothing at {loss}: {st}")
         print(f"loss {loss}: byte-identical; proxy {st['c2s']}; " + err.strip().splitlines()[-1])
@@ -333,6 +460,468 @@ def test_concurrency():
     print(stats)
 
 
+KDKP_TYPES = {0x01: "HELLO", 0x02: "CHALLENGE", 0x03: "INIT", 0x04: "ACCEPT", 0x05: "ERROR", 0x10: "DATA",
+              0x11: "ACK", 0x12: "PING", 0x13: "PONG", 0x14: "FIN", 0x15: "RESULT"}
+
+
+def kdkp_type(d):
+    return KDKP_TYPES.get(d[5], f"0x{d[5]:02x}") if len(d) >= 6 and d[:5] == b"KDKP\x01" else "not KDKP/1"
+
+
+def kdkp_ids(d):
+    """A datagram's session_id and pn (docs/protocol.md §3.1)."""
+    return struct.unpack_from("<QQ", d, 16)
+
+
+def recorded(path):
+    """The client datagrams udp-impair --record has written so far."""
+    data, out, at = open(path, "rb").read(), [], 0
+    while at + 4 <= len(data):
+        n, = struct.unpack_from("<I", data, at)
+        if at + 4 + n > len(data):
+            break  # the proxy is writing it
+        out.append(data[at + 4:at + 4 + n])
+        at += 4 + n
+    return out
+
+
+def replay(port, datagrams, avoid_ports, batch=128):
+    """Sends the datagrams to kdumpd from a new socket (on none of the ports
+    the recorded session used, which its cookies name), a batch at a time.
+    After each batch the first HELLO goes again, and its CHALLENGE is waited
+    for: kdumpd reads its socket in order, so every datagram before it has
+    then been handled, and never more than a batch waits in the socket's
+    buffer. Returns the replies counted by type, and the extra HELLOs."""
+    hello = next(d for d in datagrams if kdkp_type(d) == "HELLO")
+    socks = []
+    try:
+        while not socks or socks[-1].getsockname()[1] in avoid_ports:
+            socks.append(socket.socket(socket.AF_INET, socket.SOCK_DGRAM))
+            socks[-1].bind(("127.0.0.1", 0))
+        c = socks[-1]
+        replies, syncs, want = {}, 0, 0
+        for i in range(0, len(datagrams), batch):
+            part = datagrams[i:i + batch]
+            for d in part:
+                c.sendto(d, ("127.0.0.1", port))
+            c.sendto(hello, ("127.0.0.1", port))
+            syncs += 1
+            want += sum(kdkp_type(d) == "HELLO" for d in part) + 1
+            c.settimeout(60)
+            while replies.get("CHALLENGE", 0) < want:
+                try:
+                    r = c.recv(65536)
+                except socket.timeout:
+                    raise LabError(f"kdumpd did not answer a HELLO within 60 s, after {i + len(part)} datagrams")
+                replies[kdkp_type(r)] = replies.get(kdkp_type(r), 0) + 1
+        return replies, syncs
+    finally:
+        for x in socks:
+            x.close()
+
+
+def test_replay():
+    """Every client datagram of a complete session, replayed at a fresh
+    kdumpd with the same key, then at the kdumpd that stored the dump: no
+    dump and no file, nothing back but the CHALLENGE a HELLO always draws,
+    and every replayed INIT and session packet counted as dropped."""
+    vmcore = shared_vmcore("trixie")
+    small = local_dump(vmcore, "replay.small")
+    reference = local_dump(small, "replay.local")
+    s = Server("replay")
+    s.start()
+    try:
+        proxy = Proxy(s, record=True)
+        try:
+            send(small, s.url(proxy.port), s.key)
+        finally:
+            pstats = proxy.stop()
+        stored(s, reference)
+        sent = recorded(proxy.record)
+        kinds = {}
+        for d in sent:
+            kinds[kdkp_type(d)] = kinds.get(kdkp_type(d), 0) + 1
+        if len(sent) != pstats["c2s"]["packets"] or not all(kinds.get(k) for k in ("HELLO", "INIT", "DATA", "FIN")):
+            raise LabError(f"the recording is not a whole session: {kinds}, proxy {pstats}")
+        hellos, inits = kinds["HELLO"], kinds["INIT"]
+        others = len(sent) - hellos - inits
+        before, index = s.disk(), s.dumps()
+
+        fresh = Server("replay-fresh", key=s.key)
+        fresh.start()
+        try:
+            replies, syncs = replay(fresh.port, sent, pstats["upstream_ports"])
+        finally:
+            fresh.stop()
+        n = fresh.counters()
+        if replies != {"CHALLENGE": hellos + syncs}:
+            raise LabError(f"a fresh kdumpd answered the replay with {replies}")
+        if (n["auth"], n["unknown"], n["malformed"], n["sessions"], n["stored"]) != (inits, others, 0, 0, 0):
+            raise LabError(f"a fresh kdumpd counted {n} for {inits} INITs and {others} session packets")
+        if fresh.disk() != {".kdumpd.lock"} or fresh.dumps():
+            raise LabError(f"a fresh kdumpd created {fresh.disk()}, index {fresh.dumps()}")
+        print(f"{len(sent)} datagrams {kinds} replayed at a fresh kdumpd: {replies}; counted {n}")
+
+        replies, syncs = replay(s.port, sent, pstats["upstream_ports"])
+    finally:
+        s.stop()
+    n = s.counters()
+    if replies != {"CHALLENGE": hellos + syncs}:
+        raise LabError(f"the kdumpd that stored the dump answered the replay with {replies}")
+    # While the closed session lingers (10 s) its packets fail the replay
+    # window; after that they name no session. Either way, each is counted.
+    if n["auth"] + n["unknown"] != inits + others or n["auth"] < inits or (n["sessions"], n["stored"]) != (1, 1):
+        raise LabError(f"the kdumpd that stored the dump counted {n} for {inits} INITs and {others} session packets")
+    if s.disk() != before or s.dumps() != index:
+        raise LabError(f"the replay changed the dump directory or the index: {s.disk() ^ before}")
+    print(f"replayed at the kdumpd that stored it: {replies}; counted {n}; "
+          f"{len(before)} paths and the index unchanged")
+
+
+def forgery(kind, session_id, pn, body_len):
+    """A session packet with a plausible header and random bytes for its
+    ciphertext and tag."""
+    header = b"KDKP" + bytes([1, kind]) + struct.pack("<HHHIQQ", 32, 0, 0, 0, session_id, pn)
+    return header + os.urandom(body_len + 16)
+
+
+def test_forged():
+    """Forged packets in a live session: DATA (and a FIN, a PING, an ERROR)
+    with its session id, plausible pns and wrong tags, and client DATA with
+    one ciphertext bit flipped on the way (udp-impair --corrupt: the header
+    as sent, its pn not yet used). The dump arrives byte-identical, and
+    kdumpd counts each forgery as unauthenticated and nothing else."""
+    vmcore = shared_vmcore("trixie")
+    reference = local_dump(vmcore, "forged.local")
+    s = Server("forged", "rate_total 4M\n")  # slow, so that the session is live for a while
+    s.start()
+    c, proxy, forged, running = None, None, [], False
+    try:
+        proxy = Proxy(s, "--seed", "11", "--corrupt", "0.01", record=True)
+        c = subprocess.Popen([DUMPTOOL, "-l", "-d", "31", "--secret", s.key, vmcore, s.url(proxy.port)],
+                             stderr=subprocess.PIPE)
+        for _ in range(3000):
+            sent = recorded(proxy.record)
+            data = [kdkp_ids(d) for d in sent if kdkp_type(d) == "DATA"]
+            if len(data) >= 200 or c.poll() is not None:
+                break
+            time.sleep(0.1)
+        inits = [kdkp_ids(d)[0] for d in sent if kdkp_type(d) == "INIT"]
+        if len(data) < 200 or not inits or {sid for sid, _ in data} != {inits[-1]}:
+            raise LabError(f"no live session to forge into: {len(data)} DATA, INITs {inits}")
+        sid, top = inits[-1], max(pn for _, pn in data)
+        forged = [forgery(0x10, sid, top + 1 + i, 8 + 1416) for i in range(64)]    # the pns it will use next
+        forged += [forgery(0x10, sid, pn, 8 + 1416) for pn in (top + 1000, top + 5000, 1 << 40)]
+        forged += [forgery(0x10, sid, pn, 8 + 1416) for pn in (top - 1, top - 100)]  # seen ones
+        forged += [forgery(0x14, sid, top + 70, 72), forgery(0x12, sid, top + 71, 8), forgery(0x05, sid, top + 72, 42)]
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as x:
+            for d in forged:
+                x.sendto(d, ("127.0.0.1", s.port))
+        running = c.poll() is None
+        err = c.communicate(timeout=600)[1].decode()
+    finally:
+        if c and c.poll() is None:
+            c.kill()
+            c.wait()
+        pstats = proxy.stop() if proxy else {}
+        s.stop()
+    if not running:
+        raise LabError("the transfer ended before the forgeries were sent: nothing was tested")
+    if c.returncode:
+        raise LabError(f"with forgeries the client failed: {err}")
+    d, _ = stored(s, reference)
+    n, corrupted = s.counters(), pstats["c2s"]["corrupted"]
+    if corrupted == 0:
+        raise LabError(f"udp-impair corrupted nothing: {pstats}")
+    if (n["auth"], n["unknown"], n["sessions"], n["stored"]) != (len(forged) + corrupted, 0, 1, 1):
+        raise LabError(f"kdumpd counted {n} for {len(forged)} forged and {corrupted} corrupted packets")
+    print(f"session {sid:016x}: {len(forged)} forged after pn {top}, {corrupted} corrupted on the way; "
+          f"stored byte-identical ({d['size']} bytes); counted {n}; " + err.strip().splitlines()[-1])
+
+
+HOOK_VARS = {"KDUMPD_ID", "KDUMPD_STATUS", "KDUMPD_HOST", "KDUMPD_IP", "KDUMPD_RELEASE", "KDUMPD_REASON",
+             "KDUMPD_SIGNATURE", "KDUMPD_SIZE", "KDUMPD_DIR"}
+
+
+def add_hook(server):
+    """A hook that writes its arguments and every KDUMPD_ variable to
+    hooks/ID.json."""
+    out = os.path.join(server.root, "hooks")
+    os.makedirs(out)
+    path = os.path.join(server.root, "hook")
+    with open(path, "w") as f:
+        f.write(f"""#!/usr/bin/python3
+import json, os, sys
+env = {{k: v for k, v in os.environ.items() if k.startswith("KDUMPD_")}}
+out = os.path.join({out!r}, env.get("KDUMPD_ID", "no-id") + ".json")
+with open(out + ".tmp", "w") as f:
+    json.dump({{"argv": sys.argv[1:], "env": env}}, f)
+os.rename(out + ".tmp", out)
+""")
+    os.chmod(path, 0o755)
+    server.configure(f"hook {path}\n")
+    return out
+
+
+def hook_run(out, dump_id):
+    """What the hook saw for a dump (it runs after the client has its
+    RESULT, so it is waited for)."""
+    path = os.path.join(out, f"{dump_id}.json")
+    for _ in range(600):
+        if os.path.exists(path):
+            return json.load(open(path))
+        time.sleep(0.1)
+    raise LabError(f"the hook did not run for dump {dump_id}: {os.listdir(out)}")
+
+
+def check_hook(run, d, dump_dir, **want):
+    env = run["env"]
+    if set(env) != HOOK_VARS or run["argv"]:
+        raise LabError(f"the hook got {sorted(env)} and arguments {run['argv']}, not the {len(HOOK_VARS)} of kdumpd(8)")
+    want = {"KDUMPD_ID": str(d["id"]), "KDUMPD_STATUS": d["status"], "KDUMPD_HOST": d["host"], "KDUMPD_IP": d["ip"],
+            "KDUMPD_RELEASE": d["release"], "KDUMPD_REASON": d["reason"], "KDUMPD_SIGNATURE": d["signature"],
+            "KDUMPD_SIZE": str(d["size"]), "KDUMPD_DIR": os.path.join(dump_dir, d["dir"]), **want}
+    bad = {k: (env[k], v) for k, v in want.items() if env[k] != v}
+    if bad:
+        raise LabError(f"hook environment (got, want): {bad}")
+
+
+def test_hook():
+    """The hook runs after a complete dump and after a failed one (the
+    server's max_dump_size below the dump), with exactly the nine KDUMPD_
+    variables of kdumpd(8), each with the dump's value, and no arguments."""
+    k = kernels.kernel("trixie")
+    vmcore = shared_vmcore("trixie")
+    small = local_dump(vmcore, "hook.small")
+    reference = local_dump(small, "hook.local")
+    s = Server("hook")
+    out = add_hook(s)
+    s.start()
+    try:
+        send(small, s.url(), s.key)
+        d, path = stored(s, reference)
+        run = hook_run(out, d["id"])
+    finally:
+        s.stop()
+    crash_json = open(os.path.join(path, "crash.json")).read()
+    if not re.fullmatch(r"[0-9a-f]{64}", d["signature"]) or d["signature"] not in crash_json:
+        raise LabError(f"the index's signature {d['signature']!r} is not crash.json's")
+    check_hook(run, d, s.dump_dir, KDUMPD_STATUS="complete", KDUMPD_HOST="labhost", KDUMPD_IP="127.0.0.1",
+               KDUMPD_RELEASE=k.release, KDUMPD_SIZE=str(os.path.getsize(reference)),
+               KDUMPD_DIR=path)
+    if "sysrq triggered crash" not in run["env"]["KDUMPD_REASON"]:
+        raise LabError(f"KDUMPD_REASON {run['env']['KDUMPD_REASON']!r}")
+    print("complete: " + " ".join(f"{k}={v!r}" for k, v in sorted(run["env"].items())))
+
+    s = Server("hook-failed", "max_dump_size 1M\n")
+    out = add_hook(s)
+    s.start()
+    try:
+        err = send(small, s.url(), s.key, expect=1)
+        d = s.dumps()
+        if len(d) != 1 or d[0]["status"] != "failed":
+            raise LabError(f"a dump over max_dump_size: the index says {d}")
+        run = hook_run(out, d[0]["id"])
+    finally:
+        s.stop()
+    d = d[0]
+    path = os.path.join(s.dump_dir, d["dir"])
+    if "DUMP_TOO_LARGE" not in err or os.path.exists(os.path.join(path, "vmcore")):
+        raise LabError(f"a dump over max_dump_size: the client said {err!r}; {os.listdir(path)}")
+    check_hook(run, d, s.dump_dir, KDUMPD_STATUS="failed", KDUMPD_HOST="labhost", KDUMPD_IP="127.0.0.1",
+               KDUMPD_RELEASE=k.release, KDUMPD_SIZE=str(os.path.getsize(os.path.join(path, "vmcore-incomplete"))),
+               KDUMPD_DIR=path)
+    print("failed: " + " ".join(f"{k}={v!r}" for k, v in sorted(run["env"].items())))
+    print("client: " + err.strip().splitlines()[-1])
+
+
+def test_hostname():
+    """A fleet-key client whose vmcore's nodename is ../../etc: the dump goes
+    to <ip>-<time> inside dump_dir and nowhere else, and the index, list,
+    show, the log and the hook all carry the sanitised name .._.._etc."""
+    claimed, clean = "../../etc", ".._.._etc"
+    vmcore = shared_vmcore("trixie", "--hostname", claimed, "--mem", "768", "--anon-mb", "32", "--zero-mb", "16",
+                           "--tmpfs-mb", "32", "--file-mb", "16", name="trixie-host-etc")
+    info = subprocess.run([DUMPTOOL, "info", vmcore], stdout=subprocess.PIPE).stdout.decode()
+    if not re.search(r"^hostname: +\.\./\.\./etc$", info, re.M):
+        raise LabError(f"the lab's vmcore does not claim {claimed}: {info}")
+    s = Server("hostname", fleet=True)
+    out = add_hook(s)
+    around = {p: set(os.listdir(p)) for p in (RUNS, os.path.dirname(s.root))}
+    s.start()
+    try:
+        err = send(vmcore, s.url(), s.key)
+        d = s.dumps()
+        if len(d) != 1 or d[0]["status"] != "complete":
+            raise LabError(f"the index holds {d}")
+        d = d[0]
+        run = hook_run(out, d["id"])
+        show = s.cli("show", str(d["id"]))
+        by_host = [json.loads(line)["id"] for line in s.cli("list", "--host", clean, "--json").splitlines()]
+        by_claim = s.cli("list", "--host", claimed, "--json")
+    finally:
+        s.stop()
+    root = os.path.realpath(s.dump_dir)
+    if d["host"] != clean or not re.fullmatch(r"127\.0\.0\.1-\d{4}-\d\d-\d\d-\d\d:\d\d:\d\d(-\d+)?", d["dir"]):
+        raise LabError(f"index host {d['host']!r}, directory {d['dir']!r}")
+    for rel in s.disk():
+        p = os.path.realpath(os.path.join(s.dump_dir, rel))
+        if os.path.commonpath([root, p]) != root or os.path.islink(os.path.join(s.dump_dir, rel)):
+            raise LabError(f"{rel} resolves to {p}, outside {root}")
+    if s.dump_dirs() != {d["dir"]} or set(os.listdir(os.path.join(s.dump_dir, d["dir"]))) != \
+            {"vmcore", "vmcore-dmesg.txt", "log", "crash.json"}:
+        raise LabError(f"dump_dir holds {sorted(s.disk())}")
+    new = {p: set(os.listdir(p)) - names for p, names in around.items()}
+    if any(new.values()) or os.path.exists(os.path.join(s.dump_dir, claimed)):
+        raise LabError(f"created outside dump_dir: {new}")
+    check_hook(run, d, s.dump_dir, KDUMPD_HOST=clean, KDUMPD_STATUS="complete")
+    if f"Host: {clean}\n" not in show or f"Directory: {s.dump_dir}/{d['dir']}\n" not in show:
+        raise LabError(f"kdumpd show: {show}")
+    if by_host != [d["id"]] or by_claim.strip():
+        raise LabError(f"list --host {clean}: {by_host}; --host {claimed}: {by_claim!r}")
+    log = open(s.log).read()
+    if claimed in log or f"receiving {clean} " not in log:
+        raise LabError(f"the kdumpd log: {log}")
+    if f'"hostname": "{claimed}"' not in open(os.path.join(s.dump_dir, d["dir"], "crash.json")).read():
+        raise LabError("crash.json is not stored as received")
+    print(f"claimed {claimed!r}: stored in {d['dir']} under {s.dump_dir}, index host {d['host']!r}, "
+          f"hook KDUMPD_HOST {run['env']['KDUMPD_HOST']!r}; " + err.strip().splitlines()[-1])
+
+
+def send_stored(s, dump, key=None):
+    """Sends dump to s and returns the directory the client was told."""
+    err = send(dump, s.url(), key or s.key)
+    m = re.search(r"stored as (\S+) \(", err)
+    if not m:
+        raise LabError(f"the client did not say where it was stored: {err}")
+    return m.group(1)
+
+
+def listed_as_on_disk(s, want):
+    """kdumpd list names exactly the dump directories on disk, oldest first,
+    and those are want; each complete dump still has its vmcore."""
+    d = s.dumps()
+    listed = [x["dir"] for x in d]
+    text = s.cli("list").splitlines()
+    if listed != want or s.dump_dirs() != set(want) or len(text) != len(want) + 1:
+        raise LabError(f"kdumpd list {listed} ({len(text) - 1} lines), on disk {sorted(s.dump_dirs())}, want {want}")
+    for x in d:
+        if x["status"] != "complete" or not os.path.exists(os.path.join(s.dump_dir, x["dir"], "vmcore")):
+            raise LabError(f"{x['dir']}: {x['status']}, {os.listdir(os.path.join(s.dump_dir, x['dir']))}")
+
+
+def retention_run(s, small, want_kept, first=()):
+    """Four dumps in a row; after each, the newest want_kept of them (and
+    first, sent before) are all that is listed and on disk."""
+    dirs = []
+    for i in range(4):
+        dirs.append(send_stored(s, small))
+        listed_as_on_disk(s, [*first, *dirs[-want_kept:]])
+    removed = re.findall(r"retention: removing (\S+)", open(s.log).read())
+    if removed != dirs[:-want_kept]:
+        raise LabError(f"retention removed {removed}, not {dirs[:-want_kept]}")
+    return dirs
+
+
+def test_retention():
+    """keep_per_host 2 keeps a host's two newest dumps (another host's dump
+    stays), and max_total_size 2.5 dumps keeps the newest two: oldest first,
+    directory and index row together, kdumpd list equal to the disk after
+    every dump."""
+    vmcore = shared_vmcore("trixie")
+    small = local_dump(vmcore, "retention.small")
+    size = os.path.getsize(local_dump(small, "retention.local"))
+
+    s = Server("retention-keep", "keep_per_host 2\n")
+    other = os.path.join(s.root, "other.key")
+    subprocess.run([KDUMPD, "keygen", other], check=True)
+    s.configure(f"host_key otherhost {other}\n")
+    s.start()
+    try:
+        first = send_stored(s, small, other)
+        dirs = retention_run(s, small, 2, [first])
+    finally:
+        s.stop()
+    hosts = [x["host"] for x in s.dumps()]
+    if hosts != ["otherhost", "labhost", "labhost"]:
+        raise LabError(f"hosts left: {hosts}")
+    print(f"keep_per_host 2: kept {first} (otherhost) and {dirs[2:]}; removed {dirs[:2]}")
+
+    s = Server("retention-total", f"keep_per_host 0\nmax_total_size {size * 5 // 2}\n")
+    s.start()
+    try:
+        dirs = retention_run(s, small, 2)
+    finally:
+        s.stop()
+    total = sum(x["size"] for x in s.dumps())
+    if total > size * 5 // 2:
+        raise LabError(f"{total} bytes kept, over max_total_size {size * 5 // 2}")
+    print(f"max_total_size {size * 5 // 2} ({size}-byte dumps): kept {dirs[2:]} ({total} bytes); removed {dirs[:2]}")
+
+
+class Skip(Exception):
+    pass
+
+
+def test_retention_free():
+    """min_free on a tmpfs of its own that holds four dumps, min_free 2.5
+    dumps below its size: over six dumps in a row the newest two stay,
+    oldest removed first, also while the oldest is held open by a reader,
+    and kdumpd list equals the disk after every dump."""
+    vmcore = shared_vmcore("trixie")
+    small = local_dump(vmcore, "retention-free.small")
+    size = os.path.getsize(local_dump(small, "retention-free.local"))
+    fs = (4 * size + (16 << 20)) // (1 << 20) << 20
+    # Two dumps (each its vmcore, log and crash.json: under size + 1M) leave
+    # more than min_free; three leave less.
+    min_free = fs - size * 5 // 2 - (512 << 10)
+    s = Server("retention-free", f"keep_per_host 0\nmin_free {min_free}\n")
+    os.makedirs(s.dump_dir)
+    p = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={fs},mode=0700", "tmpfs", s.dump_dir],
+                       stderr=subprocess.PIPE)
+    if p.returncode:
+        raise Skip(f"cannot mount a tmpfs for dump_dir: {p.stderr.decode().strip()}")
+    try:
+        s.start()
+        try:
+            dirs = retention_run(s, small, 2)
+            # The oldest dump held open, as by crash reading it: unlinked,
+            # its blocks stay in use until it is closed, and retention must
+            # count them as given back instead of going on to the next dump.
+            with open(os.path.join(s.dump_dir, dirs[-2], "vmcore"), "rb"):
+                dirs.append(send_stored(s, small))
+                listed_as_on_disk(s, dirs[-2:])
+            dirs.append(send_stored(s, small))
+            listed_as_on_disk(s, dirs[-2:])
+        finally:
+            s.stop()
+        removed = re.findall(r"retention: removing (\S+)", open(s.log).read())
+        if removed != dirs[:-2]:
+            raise LabError(f"retention removed {removed}, not {dirs[:-2]}")
+        st = os.statvfs(s.dump_dir)
+        free = st.f_bavail * st.f_frsize
+    finally:
+        subprocess.run(["umount", s.dump_dir], check=True)
+    if free < min_free:
+        raise LabError(f"{free} bytes free after retention, under min_free {min_free}")
+    print(f"min_free {min_free} on a {fs}-byte tmpfs ({size}-byte dumps): six dumps, the fifth with the oldest "
+          f"held open; kept {dirs[-2:]}, {free} bytes free; removed {dirs[:-2]}")
+
+
+def skippable(fn):
+    def run():
+        try:
+            fn()
+        except Skip as e:
+            print(f"SKIP: {e}")
+            sys.exit(77)
+    return run
+
+
 if __name__ == "__main__":
     sys.exit(test_main({"lab": test_lab, "loopback": test_loopback, "security": test_security, "restart": test_restart,
-                        "loss": test_loss, "concurrency": test_concurrency}, sys.argv))
+                        "restart-early": test_restart_early,
+                        "loss": test_loss, "concurrency": test_concurrency, "replay": test_replay,
+                        "forged": test_forged, "hostname": test_hostname, "hook": test_hook,
+                        "retention": test_retention, "retention-free": skippable(test_retention_free)},
+                       sys.argv))
