@@ -47,6 +47,7 @@ struct args {
         const char *secret;     /* --secret FILE, for udp:// */
         unsigned net_timeout;   /* --net-timeout S */
         size_t net_buffer;      /* --net-buffer BYTES */
+        unsigned net_mtu;       /* --mtu BYTES; 0: the route's */
         struct net_read_progress *read_progress; /* in the udp:// producer: progress goes to the sender */
 };
 
@@ -91,7 +92,8 @@ static void say(int kind, const char *fmt, ...) {
 static void usage(FILE *f) {
         fprintf(f, "usage: dumptool [-c|-l|-z|-E] [-d LEVEL] [-f] [--message-level N] [--progress] VMCORE DUMPFILE\n"
                    "       dumptool -F [-c|-l|-z] [-d LEVEL] VMCORE > STREAM\n"
-                   "       dumptool [-c|-l|-z] [-d LEVEL] --secret KEYFILE VMCORE udp://HOST[:PORT]\n"
+                   "       dumptool [-c|-l|-z] [-d LEVEL] --secret KEYFILE [--net-timeout S] [--net-buffer MIB] [--mtu BYTES]\n"
+                   "                VMCORE udp://HOST[:PORT]\n"
                    "       dumptool -R DUMPFILE < STREAM\n"
                    "       dumptool --dump-dmesg VMCORE LOGFILE | dumptool dmesg VMCORE\n"
                    "       dumptool info [--json] VMCORE\n"
@@ -145,6 +147,7 @@ static int parse_args(int argc, char **argv, struct args *a) {
                 { "secret", required_argument, NULL, 'S' },
                 { "net-timeout", required_argument, NULL, 'T' },
                 { "net-buffer", required_argument, NULL, 'B' },
+                { "mtu", required_argument, NULL, 'M' },
                 { "help", no_argument, NULL, 'h' },
                 {}
         };
@@ -197,6 +200,13 @@ static int parse_args(int argc, char **argv, struct args *a) {
                                 return -EINVAL;
                         }
                         a->net_buffer = (size_t)n << 20;
+                        break;
+                case 'M':
+                        if (parse_number(optarg, NET_MTU_MIN, NET_MTU_MAX, &n) < 0) {
+                                fail("--mtu %s: bytes, from %u to %u", optarg, NET_MTU_MIN, NET_MTU_MAX);
+                                return -EINVAL;
+                        }
+                        a->net_mtu = (unsigned)n;
                         break;
                 case 'h': usage(stdout); exit(EXIT_COMPLETED);
                 default: usage(stderr); return -EINVAL;
@@ -427,6 +437,7 @@ static int net_dump(const struct args *a, struct vmcore *v) {
         struct producer_args p = { a, v };
         struct net_target_options o = {
                 .url = a->dumpfile, .secret_file = a->secret, .timeout_s = a->net_timeout, .buffer = a->net_buffer,
+                .mtu = a->net_mtu,
                 .progress = a->progress || ((message_level & MSG_PROGRESS) && isatty(STDERR_FILENO)),
                 .produce = produce, .userdata = &p,
         };
@@ -440,10 +451,11 @@ static int net_dump(const struct args *a, struct vmcore *v) {
                 fail("%s: failed: %s", a->dumpfile, why);
                 return r;
         }
-        say(MSG_COMMON, "%s: stored as %s (%.1f MiB in %.1f s, %.1f MiB/s, %.1f MiB retransmitted, %u resumes)",
+        say(MSG_COMMON, "%s: stored as %s (%.1f MiB in %.1f s, %.1f MiB/s, %.1f MiB retransmitted, %u resumes, "
+            "%u-byte datagrams, %u spurious timeouts undone)",
             a->dumpfile, res.dir, (double)res.length / (1 << 20), res.seconds,
             res.seconds > 0 ? (double)res.length / (1 << 20) / res.seconds : 0.0,
-            (double)res.retransmitted / (1 << 20), res.resumes);
+            (double)res.retransmitted / (1 << 20), res.resumes, res.datagram, res.spurious_rtos);
         return 0;
 }
 

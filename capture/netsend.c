@@ -5,6 +5,7 @@
 #include <fcntl.h>
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <netinet/ip.h>
 #include <poll.h>
 #include <sodium.h>
 #include <stdio.h>
@@ -24,7 +25,12 @@
 #define RETX_MAX 8192u       /* lost ranges waiting to be sent again */
 #define CWND_INITIAL 16u
 #define CWND_MIN 4u
-#define BURST 16u
+#define BURST 16u            /* packets a sendmmsg() */
+#define BURST_US 500         /* pacing tokens never exceed this much of the rate */
+#define PROBE_TRIES 3
+#define REPROBES 8           /* probes again after timeouts turned large frames off */
+#define REPROBE_US 200000
+#define SOCKET_BUFFER (4 << 20)
 #define RTO_MIN_US 10000
 #define RTO_MAX_US 2000000
 #define RTO_INITIAL_US 500000
@@ -34,8 +40,10 @@
 #define PATH_TIMEOUT_US 8000000
 #define PING_IDLE_US 1000000
 #define REORDER_THRESHOLD 3
+#define TLP_MIN_US 2000       /* the tail probe waits at least this (and 2 SRTT) */
 
 enum phase { HELLO_SENT, INIT_SENT, TRANSFER, WAIT, DONE };
+enum probe { PROBE_NONE, PROBE_SENT, PROBE_DONE };
 
 struct flight {
         uint64_t pn, offset, sent_us;
@@ -55,7 +63,13 @@ struct client {
         struct kdkp_session_keys keys;
         struct kdkp_init init;
         uint8_t rc[32];
-        size_t dgram;
+        size_t dgram;             /* the datagram size in use */
+        size_t base_dgram;        /* the path's sure size: HELLO's, from min(MTU, 1500) */
+        size_t max_dgram;         /* what the client could use, then what CHALLENGE agreed */
+        uint16_t features;        /* offered in HELLO, then agreed */
+        enum probe probe;
+        unsigned probe_tries, rto_streak, reprobes;
+        uint64_t probe_pn, probe_sent_us, reprobe_us;
         enum phase phase;
         int init_tries;
         uint64_t hello_sent_us, hello_interval_us, hello_count;
@@ -88,10 +102,30 @@ struct client {
 
         /* RTT, congestion, pacing. */
         int64_t srtt_us, rttvar_us, rto_us;
+        int64_t min_rtt_us;       /* the smallest send-to-ACK time, the server's delay included */
+        uint64_t rack_sent_us;    /* the send time of the newest packet known delivered */
+        bool tlp_sent;            /* a tail probe since the last ACK */
+        uint64_t last_ack_us;
         uint32_t cwnd, ssthresh, acked_in_cwnd;
         uint64_t recovery_pn;     /* a loss of a pn at or below this is the same event */
+        /* After an RTO, until the next ACK says which: the first pn sent
+         * after it, the oldest range it gave up on, and the window before. */
+        bool rto_check, rto_large_off;
+        uint64_t rto_pn;
+        struct kdkp_range rto_oldest;
+        uint32_t rto_cwnd, rto_ssthresh;
         double tokens;
         uint64_t tokens_us;
+        /* The delivery rate, Westwood+'s bandwidth estimate: bytes newly
+         * acknowledged over at least an RTT, low-pass filtered. */
+        uint64_t delivered, bw_mark_delivered, bw_mark_us;
+        double bwe;               /* bytes a microsecond */
+
+        /* Sealed packets waiting for one sendmmsg(). */
+        struct mmsghdr *msgs;
+        struct iovec *iovs;
+        uint8_t *out;             /* BURST datagrams of KDKP_MAX_DGRAM */
+        unsigned queued;
 
         bool fin_sent;
         uint64_t fin_sent_us;
@@ -198,31 +232,114 @@ static int open_socket(const char *url, char *why, size_t why_len) {
                         close(fd);
                 return -e;
         }
+        /* DF on every packet: nothing is fragmented, and EMSGSIZE says a
+         * size does not fit the path (§3.4). */
+        if (ss.ss_family == AF_INET)
+                (void)setsockopt(fd, IPPROTO_IP, IP_MTU_DISCOVER, &(int){ IP_PMTUDISC_DO }, sizeof(int));
+        else
+                (void)setsockopt(fd, IPPROTO_IPV6, IPV6_MTU_DISCOVER, &(int){ IPV6_PMTUDISC_DO }, sizeof(int));
+        (void)setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &(int){ SOCKET_BUFFER }, sizeof(int));
+        (void)setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &(int){ SOCKET_BUFFER }, sizeof(int));
         return fd;
 }
 
-/* A send error (ECONNREFUSED from a dead server's ICMP, ENOBUFS) is loss:
- * the timers deal with it. */
-static void send_dgram(struct client *c, const uint8_t *buf, size_t len) {
-        (void)!send(c->fd, buf, len, 0);
+/* The base datagram from min(MTU, 1500) and the largest one from the MTU:
+ * --mtu, or else the MTU of the route to the server (a connected socket's
+ * IP_MTU), which a probe then has to confirm (§6.7). */
+static void path_sizes(struct client *c, unsigned mtu) {
+        struct sockaddr_storage ss;
+        socklen_t len = sizeof(ss), mlen = sizeof(int);
+        int route = 0;
+        bool v6;
+        size_t overhead;
+
+        v6 = getpeername(c->fd, (struct sockaddr *)&ss, &len) == 0 && ss.ss_family == AF_INET6;
+        overhead = v6 ? 48 : 28;
+        if (mtu == 0 && getsockopt(c->fd, v6 ? IPPROTO_IPV6 : IPPROTO_IP, v6 ? IPV6_MTU : IP_MTU, &route, &mlen) == 0 &&
+            route >= (int)(KDKP_MIN_DGRAM + overhead))
+                mtu = (unsigned)route;
+        if (mtu == 0)
+                mtu = 1500;
+        c->base_dgram = (mtu < 1500 ? mtu : 1500) - overhead;
+        if (c->base_dgram < KDKP_MIN_DGRAM)
+                c->base_dgram = KDKP_MIN_DGRAM;
+        c->max_dgram = mtu - overhead < KDKP_MAX_DGRAM ? mtu - overhead : KDKP_MAX_DGRAM;
+        if (c->max_dgram < c->base_dgram)
+                c->max_dgram = c->base_dgram;
+        c->features = c->max_dgram > c->base_dgram ? KDKP_FEATURE_LARGE_FRAMES : 0;
+        c->dgram = c->base_dgram;
+}
+
+static void large_frames_off(struct client *c) {
+        c->dgram = c->base_dgram;
+        c->probe = PROBE_DONE;
+}
+
+/* Sends what is queued in as few system calls as it takes. A send error
+ * (ECONNREFUSED from a dead server's ICMP, ENOBUFS) is loss: the timers deal
+ * with it. EMSGSIZE means a large frame does not fit the path after all. */
+static void flush(struct client *c) {
+        unsigned done = 0;
+
+        while (done < c->queued) {
+                int n = sendmmsg(c->fd, c->msgs + done, c->queued - done, 0);
+                if (n > 0) {
+                        done += (unsigned)n;
+                        continue;
+                }
+                if (n < 0 && errno == EINTR)
+                        continue;
+                if (n < 0 && errno == EMSGSIZE && c->iovs[done].iov_len > c->base_dgram)
+                        large_frames_off(c);
+                done++; /* this one is lost */
+        }
+        c->queued = 0;
         c->last_send_us = now_us();
 }
 
-static void send_sealed(struct client *c, uint8_t type, uint16_t flags, const uint8_t *body, size_t len) {
-        struct kdkp_header h = { .type = type, .flags = flags, .session_id = c->keys.session_id, .pn = c->pn++ };
-        uint8_t out[KDKP_MAX_DGRAM];
-        size_t n = kdkp_seal(out, sizeof(out), c->keys.c2s, &h, body, len);
+/* The next free datagram of the queue. */
+static uint8_t *queue_slot(struct client *c) {
+        if (c->queued == BURST)
+                flush(c);
+        return c->out + (size_t)c->queued * KDKP_MAX_DGRAM;
+}
 
-        if (n)
-                send_dgram(c, out, n);
+static void queue(struct client *c, size_t len) {
+        if (len == 0)
+                return;
+        c->iovs[c->queued] = (struct iovec){ .iov_base = c->out + (size_t)c->queued * KDKP_MAX_DGRAM, .iov_len = len };
+        c->msgs[c->queued] = (struct mmsghdr){ .msg_hdr = { .msg_iov = &c->iovs[c->queued], .msg_iovlen = 1 } };
+        c->queued++;
+}
+
+static void send_dgram(struct client *c, const uint8_t *buf, size_t len) {
+        uint8_t *slot = queue_slot(c);
+
+        memcpy(slot, buf, len);
+        queue(c, len);
+        flush(c);
+}
+
+/* Seals into the queue; the caller flushes. */
+static void queue_sealed(struct client *c, uint8_t type, uint16_t flags, const uint8_t *body, size_t len) {
+        struct kdkp_header h = { .type = type, .flags = flags, .features = c->features, .session_id = c->keys.session_id,
+                                 .pn = c->pn++ };
+        uint8_t *slot = queue_slot(c);
+
+        queue(c, kdkp_seal(slot, KDKP_MAX_DGRAM, c->keys.c2s, &h, body, len));
+}
+
+static void send_sealed(struct client *c, uint8_t type, uint16_t flags, const uint8_t *body, size_t len) {
+        queue_sealed(c, type, flags, body, len);
+        flush(c);
 }
 
 static void send_hello(struct client *c) {
-        struct kdkp_hello m = { .max_datagram = (uint16_t)c->dgram };
+        struct kdkp_hello m = { .max_datagram = (uint16_t)c->max_dgram, .features = c->features };
         uint8_t out[KDKP_MAX_DGRAM];
         /* After three unanswered HELLOs, alternate with the smallest size,
          * for paths that cannot carry full-size datagrams (§4.1). */
-        size_t size = c->hello_count >= 3 && c->hello_count % 2 ? KDKP_MIN_DGRAM : c->dgram;
+        size_t size = c->hello_count >= 3 && c->hello_count % 2 ? KDKP_MIN_DGRAM : c->base_dgram;
 
         memcpy(m.key_id, c->psk.key_id, 8);
         memcpy(m.rc, c->rc, 32);
@@ -234,6 +351,9 @@ static void send_hello(struct client *c) {
 }
 
 static void start_handshake(struct client *c) {
+        path_sizes(c, c->o->mtu);
+        c->probe = PROBE_NONE;
+        c->rto_streak = 0;
         randombytes_buf(c->rc, sizeof(c->rc));
         c->phase = HELLO_SENT;
         c->hello_interval_us = HELLO_FIRST_US;
@@ -270,7 +390,19 @@ static void on_challenge(struct client *c, const uint8_t *buf, size_t len) {
         memcpy(c->init.rs, m.rs, 32);
         c->init.cookie_time = m.cookie_time;
         memcpy(c->init.cookie, m.cookie, 16);
-        c->dgram = m.base_datagram >= KDKP_MIN_DGRAM && m.base_datagram <= c->dgram ? m.base_datagram : c->dgram;
+        /* The session's base size is the HELLO the server answered; large
+         * frames only if both sides want them and a probe confirms. */
+        if (m.base_datagram >= KDKP_MIN_DGRAM && m.base_datagram <= c->base_dgram)
+                c->base_dgram = m.base_datagram;
+        c->dgram = c->base_dgram;
+        c->features &= m.features;
+        if (m.max_datagram < c->max_dgram)
+                c->max_dgram = m.max_datagram;
+        if (!(c->features & KDKP_FEATURE_LARGE_FRAMES) || c->max_dgram <= c->base_dgram) {
+                c->features &= (uint16_t)~KDKP_FEATURE_LARGE_FRAMES;
+                c->max_dgram = c->base_dgram;
+        }
+        c->init.features = c->features;
         memset(&c->replay, 0, sizeof(c->replay));
         c->pn = 1; /* INIT is pn 0 */
         c->init_tries = 0;
@@ -295,6 +427,7 @@ static void forget_flights(struct client *c) {
         /* pns start again in every session */
         c->largest_acked_pn = UINT64_MAX;
         c->recovery_pn = 0;
+        c->rto_check = false;
 }
 
 static const struct mark *find_mark(const struct client *c, uint64_t offset) {
@@ -315,6 +448,26 @@ static void drop_below(struct client *c, uint64_t offset) {
                 if (c->marks[i].offset >= offset)
                         c->marks[keep++] = c->marks[i];
         c->n_marks = keep;
+}
+
+/* A PING padded to the agreed largest size; its PONG switches to it (§6.7). */
+static void send_probe(struct client *c) {
+        struct kdkp_ping m = { .token = c->probe_tries };
+        uint8_t body[KDKP_MAX_DGRAM];
+        size_t n = kdkp_ping_put(body, c->max_dgram, &m);
+
+        c->probe_pn = c->pn;
+        c->probe_tries++;
+        c->probe = PROBE_SENT;
+        c->probe_sent_us = now_us();
+        send_sealed(c, KDKP_PING, KDKP_FLAG_PROBE, body, n);
+}
+
+static void on_pong(struct client *c, const struct kdkp_pong *m) {
+        if (c->probe == PROBE_SENT && m->ping_size == c->max_dgram) {
+                c->dgram = c->max_dgram;
+                c->probe = PROBE_DONE;
+        }
 }
 
 static int on_accept(struct client *c, const struct kdkp_accept *m, char *why, size_t why_len) {
@@ -352,6 +505,9 @@ static int on_accept(struct client *c, const struct kdkp_accept *m, char *why, s
         c->max_ack_delay_us = m->max_ack_delay_us;
         c->phase = TRANSFER;
         c->giveup_start_us = now_us();
+        c->probe_tries = 0;
+        if ((c->features & KDKP_FEATURE_LARGE_FRAMES) && c->probe == PROBE_NONE)
+                send_probe(c);
         return 0;
 }
 
@@ -368,6 +524,19 @@ static struct flight *flight_at(struct client *c, size_t i) {
         return &c->flights[(c->f_head + i) % INFLIGHT_MAX];
 }
 
+/* The window the measured delivery rate fills in the smallest RTT seen, in
+ * packets: Westwood+'s ssthresh after a loss. */
+static uint32_t bdp_packets(const struct client *c) {
+        double packets = c->bwe * (double)c->min_rtt_us / (double)c->dgram;
+
+        return packets > CWND_MIN ? (packets < INFLIGHT_MAX ? (uint32_t)packets : INFLIGHT_MAX) : CWND_MIN;
+}
+
+/* A loss event decreases the window to what the path was seen to deliver
+ * (Westwood+, Mascolo et al. 2001), not to half: random loss, which is not
+ * congestion, leaves the delivery rate and so the window where they were,
+ * while a full queue lowers the rate and the window with it. Before any
+ * rate is known, it halves, as AIMD does. */
 static void lose(struct client *c, struct flight *f) {
         f->state = 2;
         if (c->n_retx < RETX_MAX)
@@ -375,10 +544,25 @@ static void lose(struct client *c, struct flight *f) {
         /* One reduction per loss event: losses of packets sent before the
          * last reduction belong to it. */
         if (f->pn > c->recovery_pn) {
-                c->cwnd = c->cwnd / 2 > CWND_MIN ? c->cwnd / 2 : CWND_MIN;
-                c->ssthresh = c->cwnd;
+                uint32_t target = c->bwe > 0 ? bdp_packets(c) : c->cwnd / 2;
+                c->ssthresh = target > CWND_MIN ? target : CWND_MIN;
+                if (c->cwnd > c->ssthresh)
+                        c->cwnd = c->ssthresh;
                 c->recovery_pn = c->pn;
         }
+}
+
+/* A delivery-rate sample over at least an RTT (and 1 ms), filtered 7/8. */
+static void rate_sample(struct client *c, uint64_t now) {
+        uint64_t span = now - c->bw_mark_us, least = c->srtt_us > 1000 ? (uint64_t)c->srtt_us : 1000;
+        double sample;
+
+        if (span < least)
+                return;
+        sample = (double)(c->delivered - c->bw_mark_delivered) / (double)span;
+        c->bwe = c->bwe > 0 ? (7 * c->bwe + sample) / 8 : sample;
+        c->bw_mark_us = now;
+        c->bw_mark_delivered = c->delivered;
 }
 
 static void grow_cwnd(struct client *c) {
@@ -392,6 +576,11 @@ static void grow_cwnd(struct client *c) {
         }
 }
 
+static void set_rto(struct client *c) {
+        c->rto_us = c->srtt_us + (4 * c->rttvar_us > 1000 ? 4 * c->rttvar_us : 1000) + c->max_ack_delay_us;
+        clamp_rto(c);
+}
+
 static void rtt_sample(struct client *c, int64_t r) {
         if (c->srtt_us == 0) {
                 c->srtt_us = r;
@@ -401,13 +590,53 @@ static void rtt_sample(struct client *c, int64_t r) {
                 c->rttvar_us = (3 * c->rttvar_us + d) / 4;
                 c->srtt_us = (7 * c->srtt_us + r) / 8;
         }
-        c->rto_us = c->srtt_us + (4 * c->rttvar_us > 1000 ? 4 * c->rttvar_us : 1000) + c->max_ack_delay_us;
-        clamp_rto(c);
+        set_rto(c);
+}
+
+/* An ACK of bytes the RTO gave up on, from before anything was sent after
+ * it: the originals arrived, the server was only slow (a commit, a busy
+ * CPU). The timeout was spurious, and its reduction is undone (the idea of
+ * RFC 3522, with pns where Eifel has timestamps). */
+static void check_spurious_rto(struct client *c, const struct kdkp_ack *m) {
+        if (!c->rto_check)
+                return;
+        c->rto_check = false;
+        if (m->largest_pn >= c->rto_pn || !acked(c, c->rto_oldest.start, c->rto_oldest.end))
+                return;
+        c->cwnd = c->rto_cwnd;
+        c->ssthresh = c->rto_ssthresh;
+        c->rto_streak = 0;
+        if (c->rto_large_off)
+                c->dgram = c->max_dgram;
+        set_rto(c);
+        c->result->spurious_rtos++;
+}
+
+/* Lost: an unacknowledged packet 3 pns below one acknowledged, or sent
+ * more than an SRTT and a quarter before one delivered (RACK, RFC 8985),
+ * which finds losses in windows too small for the count. */
+static void detect_losses(struct client *c, uint64_t now) {
+        uint64_t wait = (uint64_t)(c->srtt_us + c->srtt_us / 4);
+
+        for (size_t i = 0; i < c->f_count; i++) {
+                struct flight *f = flight_at(c, i);
+                if (f->state != 0)
+                        continue;
+                if ((c->largest_acked_pn != UINT64_MAX && f->pn + REORDER_THRESHOLD <= c->largest_acked_pn) ||
+                    (f->sent_us < c->rack_sent_us && now - f->sent_us >= wait))
+                        lose(c, f);
+        }
+        while (c->f_count && flight_at(c, 0)->state != 0) {
+                c->f_head = (c->f_head + 1) % INFLIGHT_MAX;
+                c->f_count--;
+        }
 }
 
 static void on_ack(struct client *c, const struct kdkp_ack *m) {
         uint64_t now = now_us();
+        uint64_t delivered = c->delivered;
 
+        c->last_ack_us = now;
         if (m->recv_offset > c->recv_offset) {
                 c->recv_offset = m->recv_offset;
                 c->giveup_start_us = now;
@@ -419,10 +648,19 @@ static void on_ack(struct client *c, const struct kdkp_ack *m) {
         c->rate_cap = m->rate_cap;
         c->n_sack = m->nranges;
         memcpy(c->sack, m->ranges, sizeof(c->sack[0]) * m->nranges);
+        check_spurious_rto(c, m);
         for (size_t i = 0; i < c->f_count; i++) {
                 struct flight *f = flight_at(c, i);
                 if (f->state == 0 && acked(c, f->offset, f->offset + f->len)) {
+                        int64_t raw = (int64_t)(now - f->sent_us);
                         f->state = 1;
+                        c->delivered += f->len;
+                        if (f->sent_us > c->rack_sent_us)
+                                c->rack_sent_us = f->sent_us;
+                        /* The window has to cover the server's ACK delay
+                         * too, so the BDP takes the whole time. */
+                        if (c->min_rtt_us == 0 || raw < c->min_rtt_us)
+                                c->min_rtt_us = raw > 1 ? raw : 1;
                         grow_cwnd(c);
                         if (f->pn > c->largest_acked_pn || c->largest_acked_pn == UINT64_MAX) {
                                 if (f->pn == m->largest_pn) {
@@ -433,15 +671,12 @@ static void on_ack(struct client *c, const struct kdkp_ack *m) {
                         }
                 }
         }
-        for (size_t i = 0; i < c->f_count; i++) {
-                struct flight *f = flight_at(c, i);
-                if (f->state == 0 && c->largest_acked_pn != UINT64_MAX && f->pn + REORDER_THRESHOLD <= c->largest_acked_pn)
-                        lose(c, f);
-        }
-        while (c->f_count && flight_at(c, 0)->state != 0) {
-                c->f_head = (c->f_head + 1) % INFLIGHT_MAX;
-                c->f_count--;
-        }
+        detect_losses(c, now);
+        c->tlp_sent = false;
+        /* Bytes of this size got through: the path carries them. */
+        if (c->delivered > delivered)
+                c->rto_streak = 0;
+        rate_sample(c, now);
         drop_below(c, c->commit_offset);
 }
 
@@ -499,6 +734,12 @@ static void on_sealed(struct client *c, const struct kdkp_header *h, const uint8
                 struct kdkp_ack m;
                 if (c->phase == TRANSFER && kdkp_ack_parse(body, (size_t)n, &m) == 0)
                         on_ack(c, &m);
+                break;
+        }
+        case KDKP_PONG: {
+                struct kdkp_pong m;
+                if (c->phase == TRANSFER && kdkp_pong_parse(body, (size_t)n, &m) == 0)
+                        on_pong(c, &m);
                 break;
         }
         case KDKP_RESULT: {
@@ -623,12 +864,13 @@ static void send_data(struct client *c, uint64_t offset, size_t len, bool retx) 
                 memcpy(body + 8 + done, c->buf + at, k);
                 done += k;
         }
-        /* Blocked by the window or the buffer: ask for an ACK at once (§6.3). */
-        if (offset + len >= c->max_offset || (offset + len == c->end && !c->eof))
+        /* Blocked by the window, the buffer or cwnd: ask for an ACK at once
+         * (§6.3), or a small window waits out the server's ACK delay. */
+        if (offset + len >= c->max_offset || (offset + len == c->end && !c->eof) || c->f_count + 1 >= c->cwnd)
                 flags |= KDKP_FLAG_ACK_NOW;
         f = flight_at(c, c->f_count++);
         *f = (struct flight){ .pn = c->pn, .offset = offset, .len = (uint32_t)len, .sent_us = now_us() };
-        send_sealed(c, KDKP_DATA, flags, body, 8 + len);
+        queue_sealed(c, KDKP_DATA, flags, body, 8 + len);
         if (retx)
                 c->result->retransmitted += len;
 }
@@ -674,9 +916,15 @@ static double pace_rate(const struct client *c) {
         return rate;
 }
 
+static double token_cap(const struct client *c, double rate) {
+        double burst = (double)BURST * (double)c->dgram, span = rate * BURST_US / 1e6;
+
+        return span > burst ? span : burst;
+}
+
 static void pump(struct client *c) {
         uint64_t now = now_us();
-        double rate = pace_rate(c), burst = (double)BURST * c->dgram;
+        double rate = pace_rate(c), burst = token_cap(c, rate);
 
         c->tokens += (double)(now - c->tokens_us) * rate / 1e6;
         c->tokens_us = now;
@@ -692,6 +940,7 @@ static void pump(struct client *c) {
                 send_data(c, offset, len, retx);
                 c->tokens -= (double)c->dgram;
         }
+        flush(c);
 }
 
 static void send_fin(struct client *c) {
@@ -710,20 +959,41 @@ static void send_fin(struct client *c) {
  * RTO doubles and the window falls to its minimum (§6.4, §6.7). */
 static void check_rto(struct client *c) {
         uint64_t now = now_us();
+        uint32_t cwnd = c->cwnd, ssthresh = c->ssthresh;
         bool fired = false;
 
         for (size_t i = 0; i < c->f_count; i++) {
                 struct flight *f = flight_at(c, i);
                 if (f->state == 0 && now - f->sent_us >= (uint64_t)c->rto_us) {
+                        if (!fired)
+                                c->rto_oldest = (struct kdkp_range){ f->offset, f->offset + f->len };
                         lose(c, f);
                         fired = true;
                 }
         }
+        if (fired && !c->rto_check) {
+                c->rto_check = true;
+                c->rto_large_off = false;
+                c->rto_pn = c->pn;
+                c->rto_cwnd = cwnd;
+                c->rto_ssthresh = ssthresh;
+        }
         if (fired) {
-                c->ssthresh = c->cwnd / 2 > CWND_MIN ? c->cwnd / 2 : CWND_MIN;
+                uint32_t target = c->bwe > 0 ? bdp_packets(c) : c->cwnd / 2;
+                c->ssthresh = target > CWND_MIN ? target : CWND_MIN;
                 c->cwnd = CWND_MIN;
                 c->rto_us *= 2;
                 clamp_rto(c);
+                /* Two in a row with large frames: the path stopped carrying
+                 * them; the base size for the rest of the session (§6.7). */
+                if (++c->rto_streak >= 2 && c->dgram > c->base_dgram) {
+                        large_frames_off(c);
+                        c->rto_large_off = true;
+                        /* Loss, not the size, may have caused them: a probe
+                         * will tell (a few times a session). */
+                        if (c->reprobes < REPROBES)
+                                c->reprobe_us = now + REPROBE_US;
+                }
         }
         while (c->f_count && flight_at(c, 0)->state != 0) {
                 c->f_head = (c->f_head + 1) % INFLIGHT_MAX;
@@ -731,10 +1001,43 @@ static void check_rto(struct client *c) {
         }
 }
 
+/* No ACK for two SRTTs with packets out and nothing lost to resend: the
+ * newest packet's bytes once more, so that an ACK, and with it RACK, can
+ * find a loss at the tail before the RTO does (RFC 8985's TLP). */
+static void tail_probe(struct client *c, uint64_t now) {
+        uint64_t pto = 2 * (uint64_t)c->srtt_us + c->max_ack_delay_us;
+        const struct flight *f;
+
+        if (c->tlp_sent || c->n_retx || c->f_count == 0 || c->srtt_us == 0 || c->f_count >= INFLIGHT_MAX)
+                return;
+        if (pto < TLP_MIN_US)
+                pto = TLP_MIN_US;
+        f = flight_at(c, c->f_count - 1);
+        if (now - f->sent_us < pto || now - c->last_ack_us < pto || f->offset < c->base)
+                return;
+        send_data(c, f->offset, f->len, true);
+        flush(c);
+        c->tlp_sent = true;
+}
+
 static void transfer_timers(struct client *c) {
         uint64_t now = now_us();
 
+        detect_losses(c, now);
+        tail_probe(c, now);
         check_rto(c);
+        if (c->reprobe_us && now >= c->reprobe_us && c->probe == PROBE_DONE && c->dgram == c->base_dgram) {
+                c->reprobe_us = 0;
+                c->reprobes++;
+                c->probe_tries = 0;
+                send_probe(c);
+        }
+        if (c->probe == PROBE_SENT && now - c->probe_sent_us >= (uint64_t)c->rto_us) {
+                if (c->probe_tries < PROBE_TRIES)
+                        send_probe(c);
+                else
+                        large_frames_off(c);
+        }
         if (c->eof && c->next >= c->end && (!c->fin_sent || now - c->fin_sent_us >= (uint64_t)c->rto_us))
                 send_fin(c);
         if (now - c->last_send_us >= PING_IDLE_US) {
@@ -767,16 +1070,21 @@ static void handshake_timers(struct client *c) {
                 send_init(c);
 }
 
-static int next_wait_ms(const struct client *c) {
-        uint64_t now = now_us(), t;
+/* How long poll may sleep: until the next timer, or until pacing has a
+ * datagram's worth of tokens. */
+static uint64_t next_wait_us(const struct client *c) {
+        uint64_t now = now_us();
+        double rate;
 
         if (c->phase != TRANSFER)
-                t = c->next_timer_us > now ? c->next_timer_us - now : 0;
-        else if (c->f_count < c->cwnd && (c->n_retx || (c->next < c->end && c->next < c->max_offset)))
-                t = 200; /* waiting only for pacing tokens */
-        else
-                t = c->f_count ? (uint64_t)c->rto_us / 4 : 50000;
-        return (int)(t / 1000) + 1;
+                return c->next_timer_us > now ? c->next_timer_us - now : 0;
+        if (c->f_count < c->cwnd && (c->n_retx || (c->next < c->end && c->next < c->max_offset))) {
+                rate = pace_rate(c);
+                if (c->tokens >= (double)c->dgram)
+                        return 0;
+                return rate > 0 ? (uint64_t)(((double)c->dgram - c->tokens) / rate * 1e6) + 1 : 1000;
+        }
+        return c->f_count ? (uint64_t)c->rto_us / 4 : 50000;
 }
 
 static void report_progress(struct client *c, bool force) {
@@ -815,7 +1123,9 @@ static int run(struct client *c, char *why, size_t why_len) {
                         giveup_message(c, why, why_len);
                         return -ETIMEDOUT;
                 }
-                if (poll(p, want_source ? 2 : 1, next_wait_ms(c)) < 0 && errno != EINTR)
+                uint64_t wait = next_wait_us(c);
+                struct timespec ts = { .tv_sec = (time_t)(wait / 1000000u), .tv_nsec = (long)(wait % 1000000u) * 1000 };
+                if (ppoll(p, want_source ? 2 : 1, &ts, NULL) < 0 && errno != EINTR)
                         return -errno;
                 r = receive(c, why, why_len);
                 if (r <= 0 || c->phase == DONE)
@@ -834,7 +1144,7 @@ static void send_abort(struct client *c, const char *why) {
 }
 
 int netsend_run(const struct netsend_options *o, struct netsend_result *ret, char *why, size_t why_len) {
-        struct client c = { .o = o, .dgram = KDKP_BASE_DGRAM, .rto_us = RTO_INITIAL_US, .cwnd = CWND_INITIAL,
+        struct client c = { .o = o, .rto_us = RTO_INITIAL_US, .cwnd = CWND_INITIAL,
                             .ssthresh = UINT32_MAX, .largest_acked_pn = UINT64_MAX, .init = o->meta, .result = ret };
         int r;
 
@@ -852,7 +1162,10 @@ int netsend_run(const struct netsend_options *o, struct netsend_result *ret, cha
         c.marks = calloc(c.marks_cap, sizeof(*c.marks));
         c.flights = calloc(INFLIGHT_MAX, sizeof(*c.flights));
         c.retx = calloc(RETX_MAX, sizeof(*c.retx));
-        if (!c.buf || !c.marks || !c.flights || !c.retx) {
+        c.msgs = calloc(BURST, sizeof(*c.msgs));
+        c.iovs = calloc(BURST, sizeof(*c.iovs));
+        c.out = malloc((size_t)BURST * KDKP_MAX_DGRAM);
+        if (!c.buf || !c.marks || !c.flights || !c.retx || !c.msgs || !c.iovs || !c.out) {
                 r = -ENOMEM;
                 snprintf(why, why_len, "%s", strerror(ENOMEM));
                 goto out;
@@ -868,6 +1181,7 @@ int netsend_run(const struct netsend_options *o, struct netsend_result *ret, cha
         if (r < 0)
                 send_abort(&c, why);
         ret->length = c.end;
+        ret->datagram = (unsigned)c.dgram;
         ret->seconds = (double)(now_us() - c.start_us) / 1e6;
         report_progress(&c, true);
 out:
@@ -877,6 +1191,9 @@ out:
         free(c.marks);
         free(c.flights);
         free(c.retx);
+        free(c.msgs);
+        free(c.iovs);
+        free(c.out);
         close(c.fd);
         return r;
 }

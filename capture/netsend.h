@@ -17,12 +17,16 @@
 #define NET_BUFFER_DEFAULT (16u << 20)
 #define NET_BUFFER_MIN (2u << 20)
 #define NET_BUFFER_MAX (1024u << 20)
+/* --mtu: IPv6's minimum link MTU up to what a v1 datagram can use. */
+#define NET_MTU_MIN 1280u
+#define NET_MTU_MAX 65535u
 
 struct netsend_options {
         const char *url;                /* udp://HOST[:PORT] */
         uint8_t psk[KDKP_KEY_BYTES];
         unsigned timeout_s;             /* --net-timeout */
         size_t buffer;                  /* --net-buffer: the resume buffer */
+        unsigned mtu;                   /* --mtu; 0: the route's MTU */
         struct kdkp_init meta;          /* dump_id, host, release, machine, crash time, tool */
         const uint8_t *head;            /* the stream's first bytes: file sections, dump section header */
         size_t head_len;
@@ -40,6 +44,8 @@ struct netsend_result {
         uint64_t length;          /* stream bytes */
         uint64_t retransmitted;   /* bytes sent more than once */
         unsigned resumes;         /* handshakes after the first */
+        unsigned datagram;        /* the datagram size at the end (large frames or the base) */
+        unsigned spurious_rtos;   /* retransmission timeouts undone: the originals had arrived */
         double seconds;
 };
 

@@ -116,6 +116,9 @@ static int start_producer(const struct net_target_options *o, struct producer *p
 
         if (pipe2(fds, O_CLOEXEC) < 0)
                 return -errno;
+        /* The producer runs ahead of the sender by up to a pipe: a larger
+         * one than the 64 KiB default keeps both busy. Best effort. */
+        (void)fcntl(fds[1], F_SETPIPE_SZ, NET_PIPE_BYTES);
         fflush(NULL);
         p->pid = fork();
         if (p->pid < 0) {
@@ -135,7 +138,7 @@ static int start_producer(const struct net_target_options *o, struct producer *p
 int net_target_send(struct vmcore *v, const struct net_target_options *o, struct netsend_result *ret, char *reason,
                     size_t reason_len, char *why, size_t why_len) {
         _cleanup_(crash_report_freep) struct crash_report *r = NULL;
-        struct netsend_options n = { .url = o->url, .timeout_s = o->timeout_s, .buffer = o->buffer };
+        struct netsend_options n = { .url = o->url, .timeout_s = o->timeout_s, .buffer = o->buffer, .mtu = o->mtu };
         struct producer p = { .progress = o->progress };
         _cleanup_free_ char *head = NULL;
         _cleanup_close_ int fd = -1;

@@ -13,6 +13,8 @@
 /* What the network client may keep of the log: kdumpd takes 32 MiB of file
  * sections by default; the end of a larger log is kept (the panic is there). */
 #define NET_LOG_MAX (16u << 20)
+/* The pipe between the producer and the sender: fs.pipe-max-size's default. */
+#define NET_PIPE_BYTES (1 << 20)
 
 /* The producer's pages read of pages to read, in memory it shares with the
  * sender, so that one progress line tells both. */
@@ -25,6 +27,7 @@ struct net_target_options {
         const char *secret_file;
         unsigned timeout_s;
         size_t buffer;
+        unsigned mtu;
         bool progress;
         /* Runs in a child process: writes the flattened dump to fd, noting
          * its pages in progress, and returns 0, or a negative errno after

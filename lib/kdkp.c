@@ -133,7 +133,7 @@ static void mac16(uint8_t out[16], const uint8_t key[32], const uint8_t *a, size
 #define HELLO_BODY 48u
 
 size_t kdkp_hello_build(uint8_t *out, size_t size, const struct kdkp_psk *p, const struct kdkp_hello *m) {
-        struct kdkp_header h = { .type = KDKP_HELLO };
+        struct kdkp_header h = { .type = KDKP_HELLO, .features = m->features };
 
         if (size < KDKP_MIN_DGRAM || size > KDKP_MAX_DGRAM)
                 return 0;
@@ -158,6 +158,7 @@ int kdkp_hello_parse(const uint8_t *buf, size_t len, struct kdkp_hello *ret) {
         memcpy(ret->key_id, b, 8);
         memcpy(ret->rc, b + 8, 32);
         ret->max_datagram = le16(b + 40);
+        ret->features = h.features;
         return 0;
 }
 
@@ -174,7 +175,7 @@ int kdkp_hello_verify(const uint8_t *buf, size_t len, const struct kdkp_psk *p) 
 
 size_t kdkp_challenge_build(uint8_t *out, const struct kdkp_psk *p, const uint8_t rc[32],
                             const struct kdkp_challenge *m) {
-        struct kdkp_header h = { .type = KDKP_CHALLENGE };
+        struct kdkp_header h = { .type = KDKP_CHALLENGE, .features = m->features };
         uint8_t *b = out + KDKP_HDR;
 
         memset(out, 0, KDKP_HDR + CHALLENGE_BODY);
@@ -206,6 +207,7 @@ int kdkp_challenge_parse(const uint8_t *buf, size_t len, const struct kdkp_psk *
         memcpy(ret->cookie, b + 36, 16);
         ret->base_datagram = le16(b + 52);
         ret->max_datagram = le16(b + 54);
+        ret->features = h.features;
         return 0;
 }
 
@@ -263,7 +265,7 @@ static void init_body_get(const uint8_t *b, struct kdkp_init *m) {
 }
 
 size_t kdkp_init_build(uint8_t *out, const struct kdkp_session_keys *k, const struct kdkp_init *m) {
-        struct kdkp_header h = { .type = KDKP_INIT, .session_id = k->session_id };
+        struct kdkp_header h = { .type = KDKP_INIT, .session_id = k->session_id, .features = m->features };
         uint8_t body[KDKP_INIT_BODY], nonce[12] = { 0 };
         uint8_t *clear = out + KDKP_HDR;
         unsigned long long clen;
@@ -288,6 +290,7 @@ int kdkp_init_parse_clear(const uint8_t *buf, size_t len, struct kdkp_init *ret)
             len != (size_t)h.hdr_size + KDKP_INIT_CLEAR + KDKP_INIT_BODY + KDKP_TAG)
                 return -EBADMSG;
         c = buf + h.hdr_size;
+        ret->features = h.features;
         memcpy(ret->key_id, c, 8);
         memcpy(ret->rc, c + 8, 32);
         memcpy(ret->rs, c + 40, 32);
@@ -543,6 +546,17 @@ size_t kdkp_error_build_unauth(uint8_t *out, size_t size, const struct kdkp_erro
         n = kdkp_error_put(out + KDKP_HDR, m);
         memset(out + KDKP_HDR + n, 0, KDKP_TAG);
         return KDKP_HDR + n + KDKP_TAG;
+}
+
+size_t kdkp_ping_put(uint8_t *out, size_t size, const struct kdkp_ping *m) {
+        size_t len;
+
+        if (size < KDKP_HDR + KDKP_PING_BODY + KDKP_TAG || size > KDKP_MAX_DGRAM)
+                return 0;
+        len = size - KDKP_HDR - KDKP_TAG;
+        memset(out, 0, len);
+        put_le64(out, m->token);
+        return len;
 }
 
 size_t kdkp_pong_put(uint8_t *b, const struct kdkp_pong *m) {

@@ -38,6 +38,7 @@ enum kdkp_type {
 };
 
 enum {
+        KDKP_FLAG_PROBE = 0x0001,
         KDKP_FLAG_RETX = 0x0002,
         KDKP_FLAG_ACK_NOW = 0x0004,
         KDKP_FLAG_UNAUTH = 0x0008,
@@ -60,6 +61,10 @@ enum kdkp_error_code {
         KDKP_E_ABORT = 14,
 };
 #define KDKP_ERROR_FATAL 0x1
+
+/* Header features (§3.1): datagrams above the base size, after a probe (§6.7). */
+#define KDKP_FEATURE_LARGE_FRAMES 0x0001u
+#define KDKP_FEATURES_KNOWN KDKP_FEATURE_LARGE_FRAMES
 
 /* The code's name as the spec writes it ("DISK_FULL"), "UNKNOWN" if none. */
 const char *kdkp_error_name(unsigned code);
@@ -105,6 +110,7 @@ void kdkp_session_keys(const struct kdkp_psk *p, const uint8_t rc[32], const uin
 struct kdkp_hello {
         uint8_t key_id[8], rc[32];
         uint16_t max_datagram;
+        uint16_t features;      /* the header's: what the client supports */
 };
 size_t kdkp_hello_build(uint8_t *out, size_t size, const struct kdkp_psk *p, const struct kdkp_hello *m);
 /* Parses a HELLO's body without checking its MAC (the key_id picks the key). */
@@ -117,6 +123,7 @@ struct kdkp_challenge {
         uint32_t cookie_time;
         uint8_t cookie[16];
         uint16_t base_datagram, max_datagram;
+        uint16_t features;      /* the header's: the agreed set */
 };
 size_t kdkp_challenge_build(uint8_t *out, const struct kdkp_psk *p, const uint8_t rc[32], const struct kdkp_challenge *m);
 /* Parses and checks a CHALLENGE against the client's Rc. 0 or -EBADMSG. */
@@ -131,6 +138,7 @@ void kdkp_cookie(uint8_t out[16], const uint8_t secret[32], uint32_t cookie_time
 #define KDKP_INIT_CLEAR 92u
 #define KDKP_INIT_BODY 208u
 struct kdkp_init {
+        uint16_t features;      /* the header's: the agreed set */
         uint8_t key_id[8], rc[32], rs[32];
         uint32_t cookie_time;
         uint8_t cookie[16];
@@ -238,6 +246,10 @@ size_t kdkp_error_build_unauth(uint8_t *out, size_t size, const struct kdkp_erro
 struct kdkp_ping {
         uint64_t token;
 };
+/* A PING's body padded to fill a datagram of size bytes (a PROBE, §6.6).
+ * Returns the body's length (size - header - tag), or 0 if size is out of
+ * range. */
+size_t kdkp_ping_put(uint8_t *out, size_t size, const struct kdkp_ping *m);
 struct kdkp_pong {
         uint64_t token, ping_pn;
         uint16_t ping_size;

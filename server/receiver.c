@@ -2,6 +2,7 @@
  * every file it writes came from the parent as a descriptor. */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <sodium.h>
@@ -13,6 +14,7 @@
 #include <unistd.h>
 
 #include "cleanup.h"
+#include "committer.h"
 #include "io.h"
 #include "kdkp.h"
 #include "kdkpstream.h"
@@ -28,7 +30,7 @@
 #define LINGER_US 10000000u
 #define HINT_RATE 10u            /* UNAUTH ERRORs a second */
 #define HANDSHAKE_RATE 2000u     /* HELLOs and INITs a second */
-#define STATE_SLOT 512u
+#define STATE_SLOT COMMIT_SLOT_BYTES
 #define STATE_MAGIC "KDKPSTAT"
 
 struct snapshot {
@@ -42,6 +44,7 @@ struct receiver;
 struct session {
         struct receiver *r;
         bool live, closed;
+        uint16_t features;              /* agreed in the handshake; every packet carries them */
         uint64_t session_id, pn_out, closed_us, last_rx_us, last_commit_us;
         struct kdkp_session_keys keys;
         struct kdkp_replay replay;
@@ -59,6 +62,8 @@ struct session {
         struct kdkp_chain chain;
         struct snapshot snap;           /* at the last segment boundary parsed */
         uint64_t generation;
+        bool commit_pending;            /* a job with the committer */
+        uint64_t commit_asked;          /* the offset of the last commit asked for */
         uint8_t *win;                   /* [recv, recv + window) by offset modulo window */
         uint64_t recv, commit, max_offset, resume_buffer;
         struct kdkp_range ranges[RANGES_MAX];
@@ -70,6 +75,7 @@ struct session {
 
         bool fin;
         struct kdkp_fin fin_msg;
+        bool finishing;                 /* the whole stream is in: the last sync runs */
         bool result_ready;
         struct kdkp_result result;
 
@@ -85,6 +91,7 @@ struct receiver {
         size_t n_sessions;
         struct receiver_counters n;
         uint64_t rate_second, hints, handshakes;
+        struct committer *committer;
 };
 
 static uint64_t now_us(void) {
@@ -126,7 +133,7 @@ static void send_to(struct receiver *r, const struct sockaddr_storage *to, sockl
 }
 
 static void send_sealed(struct receiver *r, struct session *s, uint8_t type, const uint8_t *body, size_t len) {
-        struct kdkp_header h = { .type = type, .session_id = s->session_id, .pn = s->pn_out++ };
+        struct kdkp_header h = { .type = type, .features = s->features, .session_id = s->session_id, .pn = s->pn_out++ };
         uint8_t out[KDKP_MAX_DGRAM];
         size_t n = kdkp_seal(out, sizeof(out), s->keys.s2c, &h, body, len);
 
@@ -190,8 +197,14 @@ static void on_hello(struct receiver *r, const uint8_t *buf, size_t len, const s
         m.cookie_time = (uint32_t)time(NULL);
         peer_bytes(from, addr, &port);
         kdkp_cookie(m.cookie, r->cookie_secret, m.cookie_time, addr, port, h.key_id, h.rc, m.rs);
+        /* The HELLO's own size is the session's base; larger frames only if
+         * the client asks and has room for them (§6.7). */
         m.base_datagram = (uint16_t)len;
         m.max_datagram = (uint16_t)len;
+        if ((h.features & KDKP_FEATURE_LARGE_FRAMES) && h.max_datagram > len) {
+                m.features = KDKP_FEATURE_LARGE_FRAMES;
+                m.max_datagram = h.max_datagram < KDKP_MAX_DGRAM ? h.max_datagram : KDKP_MAX_DGRAM;
+        }
         send_to(r, from, from_len, out, kdkp_challenge_build(out, &k->psk, h.rc, &m));
 }
 
@@ -211,10 +224,9 @@ static struct session *find_dump(struct receiver *r, const struct kdumpd_key *k,
 
 /* The state file (§8.1): two slots written alternately, each checksummed,
  * so a torn write can only damage the slot being written. */
-static int state_write(struct session *s) {
-        uint8_t slot[STATE_SLOT] = { 0 };
-
+static uint64_t state_slot(struct session *s, uint8_t slot[STATE_SLOT]) {
         static_assert(sizeof(struct kdkp_parser) <= 256, "the parser fits its place in a state slot");
+        memset(slot, 0, STATE_SLOT);
         memcpy(slot, STATE_MAGIC, 8);
         put_le32(slot + 8, 1);
         put_le64(slot + 16, ++s->generation);
@@ -224,7 +236,7 @@ static int state_write(struct session *s) {
         memcpy(slot + 56, s->snap.h, 32);
         memcpy(slot + 88, &s->snap.parser, sizeof(s->snap.parser));
         crypto_generichash(slot + STATE_SLOT - 32, 32, slot, STATE_SLOT - 32, NULL, 0);
-        return pwrite_full(s->fds[PS_FD_STATE], slot, sizeof(slot), (s->generation % 2) * STATE_SLOT);
+        return (s->generation % 2) * STATE_SLOT;
 }
 
 static bool state_slot_valid(const uint8_t *slot, const struct session *s) {
@@ -258,17 +270,63 @@ static void state_load(struct session *s) {
         kdkp_chain_resume(&s->chain, s->snap.offset, s->snap.h);
 }
 
-/* A commit (§8.1): the data, then the state that says it is there. */
-static int commit(struct session *s) {
-        if (s->snap.offset <= s->commit && s->generation)
+static void reap_commits(struct receiver *r);
+
+/* A job for the committer: the data, then the state that says it is there
+ * (§8.1), through duplicates of the session's descriptors. */
+static int commit_job(struct session *s, enum commit_kind kind, struct commit_job *job) {
+        static_assert(COMMIT_FILES == 4 && PS_FD_JSON + 1 == PS_FD_LOG && PS_FD_LOG + 1 == PS_FD_VMCORE &&
+                      PS_FD_VMCORE + 1 == PS_FD_STATE, "a job's descriptors are the session's, in order");
+        *job = (struct commit_job){ .kind = kind, .session_id = s->session_id, .offset = s->snap.offset };
+        for (int i = 0; i < COMMIT_FILES; i++) {
+                job->fds[i] = fcntl(s->fds[PS_FD_JSON + i], F_DUPFD_CLOEXEC, 0);
+                if (job->fds[i] < 0) {
+                        int e = -errno;
+                        while (i-- > 0)
+                                close(job->fds[i]);
+                        return e;
+                }
+        }
+        if (kind == COMMIT_STATE)
+                job->slot_pos = state_slot(s, job->slot);
+        return 0;
+}
+
+/* Asks the committer to make the stream durable up to the last segment
+ * boundary parsed; the ACKs say so once it has (commit_done). */
+static int commit_async(struct session *s) {
+        struct commit_job job;
+        int e;
+
+        if (s->commit_pending || s->finishing || (s->snap.offset <= s->commit_asked && s->generation))
                 return 0;
-        /* EINVAL: /dev/null, standing in for a file section already complete */
-        for (int i = PS_FD_JSON; i <= PS_FD_VMCORE; i++)
-                if (fdatasync(s->fds[i]) < 0 && errno != EINVAL)
-                        return -errno;
-        if (state_write(s) < 0 || fdatasync(s->fds[PS_FD_STATE]) < 0)
-                return -EIO;
-        s->commit = s->snap.offset;
+        e = commit_job(s, COMMIT_STATE, &job);
+        if (e < 0)
+                return e;
+        e = committer_submit(s->r->committer, &job);
+        if (e == -EBUSY)
+                return 0; /* the timer asks again */
+        if (e < 0)
+                return e;
+        s->commit_pending = true;
+        s->commit_asked = s->snap.offset;
+        return 0;
+}
+
+/* A commit before a session ends or waits (shutdown, a newer session, idle):
+ * done here, after whatever the committer still has. */
+static int commit(struct session *s) {
+        struct commit_job job;
+        int e;
+
+        committer_wait(s->r->committer);
+        reap_commits(s->r);
+        if (s->finishing || (s->snap.offset <= s->commit && s->generation))
+                return 0;
+        e = commit_job(s, COMMIT_STATE, &job);
+        if (e < 0 || (e = commit_job_run(&job)) < 0)
+                return e;
+        s->commit = s->commit_asked = s->snap.offset;
         s->last_commit_us = now_us();
         return 0;
 }
@@ -425,8 +483,9 @@ static uint64_t max_offset_of(const struct session *s, const struct kdumpd_confi
 static void build_accept(struct receiver *r, struct session *s, uint16_t status) {
         struct kdkp_accept a = { .dump_status = status, .resume_offset = s->commit, .max_dump_bytes = r->c->max_dump_size,
                                  .max_meta_bytes = (uint32_t)r->c->max_meta_size, .max_ack_delay_us = ACK_DELAY_US,
-                                 .max_datagram = KDKP_BASE_DGRAM, .idle_timeout_s = (uint16_t)r->c->idle_timeout };
-        struct kdkp_header h = { .type = KDKP_ACCEPT, .session_id = s->session_id, .pn = 0 };
+                                 .max_datagram = (s->features & KDKP_FEATURE_LARGE_FRAMES) ? KDKP_MAX_DGRAM : KDKP_BASE_DGRAM,
+                                 .idle_timeout_s = (uint16_t)r->c->idle_timeout };
+        struct kdkp_header h = { .type = KDKP_ACCEPT, .features = s->features, .session_id = s->session_id, .pn = 0 };
         uint8_t body[KDKP_ACCEPT_BODY];
 
         memcpy(a.resume_chain, s->snap.h, 32);
@@ -532,6 +591,7 @@ static void on_init(struct receiver *r, const uint8_t *buf, size_t len, const st
         }
         s->keys = keys;
         s->session_id = keys.session_id;
+        s->features = in.features & KDKP_FEATURES_KNOWN;
         memcpy(s->dump_id, in.dump_id, 16);
         memcpy(&s->peer, from, sizeof(*from));
         s->peer_len = from_len;
@@ -613,21 +673,29 @@ static int advance(struct receiver *r, struct session *s, uint64_t upto, char *w
         return 0;
 }
 
+/* Each session's share of rate_total, at most rate_per_host; 0: no cap. */
+static double rate_cap_of(const struct receiver *r) {
+        double cap = (double)r->c->rate_total;
+        unsigned active = 0;
+
+        for (size_t i = 0; i < r->n_sessions; i++)
+                active += r->sessions[i].live && !r->sessions[i].closed;
+        cap /= active ? active : 1;
+        if (r->c->rate_per_host && (cap == 0 || (double)r->c->rate_per_host < cap))
+                cap = (double)r->c->rate_per_host;
+        return cap;
+}
+
 static void send_ack(struct receiver *r, struct session *s) {
         struct kdkp_ack a = { .recv_offset = s->recv, .commit_offset = s->commit, .largest_pn = s->largest_pn };
         uint8_t body[48 + 16 * KDKP_SACK_MAX];
         uint64_t m = max_offset_of(s, r->c);
-        unsigned active = 0;
 
         if (m > s->max_offset)
                 s->max_offset = m;
         a.max_offset = s->max_offset;
         a.ack_delay_us = (uint32_t)(now_us() - s->largest_pn_us);
-        for (size_t i = 0; i < r->n_sessions; i++)
-                active += r->sessions[i].live && !r->sessions[i].closed;
-        a.rate_cap = (uint32_t)(r->c->rate_total / (active ? active : 1) / 1024);
-        if (r->c->rate_per_host && r->c->rate_per_host / 1024 < a.rate_cap)
-                a.rate_cap = (uint32_t)(r->c->rate_per_host / 1024);
+        a.rate_cap = (uint32_t)((uint64_t)rate_cap_of(r) / 1024);
         a.nranges = (uint16_t)(s->n_ranges < KDKP_SACK_MAX ? s->n_ranges : KDKP_SACK_MAX);
         memcpy(a.ranges, s->ranges, a.nranges * sizeof(a.ranges[0]));
         send_sealed(r, s, KDKP_ACK, body, kdkp_ack_put(body, &a));
@@ -646,11 +714,6 @@ static void finish(struct receiver *r, struct session *s, uint16_t status, uint1
         m.size = s->parser.end_offset;
         snprintf(m.dump_status, sizeof(m.dump_status), "%s",
                  status == KDKP_STORED ? "complete" : code == KDKP_E_HASH_MISMATCH ? "hash-mismatch" : "failed");
-        if (status == KDKP_STORED && fdatasync(s->fds[PS_FD_VMCORE]) < 0) {
-                status = KDKP_FAILED;
-                code = KDKP_E_INTERNAL;
-                snprintf(m.dump_status, sizeof(m.dump_status), "failed");
-        }
         if (ask_parent(r, &m, NULL) < 0 || m.type != PS_OK) {
                 status = KDKP_FAILED;
                 code = KDKP_E_INTERNAL;
@@ -685,9 +748,10 @@ static void fail_session(struct receiver *r, struct session *s, uint16_t code, c
 }
 
 static void try_finish(struct receiver *r, struct session *s) {
+        struct commit_job job;
         uint8_t digest[32];
 
-        if (!s->fin || s->closed || s->recv < s->fin_msg.length)
+        if (!s->fin || s->closed || s->finishing || s->recv < s->fin_msg.length)
                 return;
         if (s->recv != s->fin_msg.length || !kdkp_parser_done(&s->parser)) {
                 fail_session(r, s, KDKP_E_PROTOCOL, "the stream did not end on the flattened end record");
@@ -698,20 +762,36 @@ static void try_finish(struct receiver *r, struct session *s) {
                 finish(r, s, KDKP_FAILED, KDKP_E_HASH_MISMATCH, "the stream digest does not match");
                 return;
         }
+        /* Stored once the committer has synced it all (finish_synced). */
+        memcpy(s->result.digest, digest, 32);
+        if (commit_job(s, COMMIT_LAST, &job) < 0 || committer_submit(r->committer, &job) < 0) {
+                fail_session(r, s, KDKP_E_INTERNAL, "the dump could not be made durable");
+                return;
+        }
+        s->finishing = true;
+}
+
+/* The last sync is done: the parent files the dump; the client is told. */
+static void finish_synced(struct receiver *r, struct session *s, int error) {
+        uint8_t digest[32];
+
+        memcpy(digest, s->result.digest, 32);
+        s->finishing = false;
+        if (error < 0) {
+                fail_session(r, s, KDKP_E_INTERNAL, "the dump could not be made durable");
+                return;
+        }
         finish(r, s, KDKP_STORED, 0, NULL);
         memcpy(s->result.digest, digest, 32);
+        send_result(r, s);
 }
 
 static bool rate_allows(struct receiver *r, struct session *s, size_t len) {
         uint64_t now = now_us();
-        double cap = (double)r->c->rate_total, burst;
-        unsigned active = 0;
+        double cap = rate_cap_of(r), burst;
 
-        for (size_t i = 0; i < r->n_sessions; i++)
-                active += r->sessions[i].live && !r->sessions[i].closed;
-        cap /= active ? active : 1;
-        if (r->c->rate_per_host && (double)r->c->rate_per_host < cap)
-                cap = (double)r->c->rate_per_host;
+        if (cap == 0)
+                return true;
         /* Police at 1.5 × the cap the client is told, so that its pacing,
          * not our drops, is what normally holds it back (§6.7). */
         cap *= 1.5;
@@ -781,12 +861,11 @@ static void on_data(struct receiver *r, struct session *s, const struct kdkp_hea
                              e == -EBADMSG || e == -EFBIG ? why : strerror(-e));
                 return;
         }
-        if (s->recv - s->commit >= s->resume_buffer / 2) {
-                if (commit(s) < 0) {
-                        fail_session(r, s, KDKP_E_INTERNAL, "the dump could not be made durable");
-                        return;
-                }
-                s->ack_now = true;
+        /* A quarter of the resume buffer: the commit runs while the next
+         * quarter arrives, and the client's buffer never fills (§6.3). */
+        if (s->recv - s->commit_asked >= s->resume_buffer / 4 && commit_async(s) < 0) {
+                fail_session(r, s, KDKP_E_INTERNAL, "the dump could not be made durable");
+                return;
         }
         try_finish(r, s);
 }
@@ -869,12 +948,44 @@ static void on_datagram(struct receiver *r, const uint8_t *buf, size_t len, cons
                 r->n.dropped_unknown++;
                 return;
         }
+        /* Another feature set, or a large frame never agreed (§3.1). */
+        if (h.features != s->features || (!(s->features & KDKP_FEATURE_LARGE_FRAMES) && len > KDKP_BASE_DGRAM)) {
+                r->n.dropped_malformed++;
+                return;
+        }
         if (!kdkp_replay_check(&s->replay, h.pn) || (n = kdkp_open(buf, len, s->keys.c2s, &h, body)) < 0) {
                 r->n.dropped_auth++;
                 return;
         }
         kdkp_replay_update(&s->replay, h.pn);
         on_session_packet(r, s, &h, body, (size_t)n, from, from_len);
+}
+
+/* Finished commits: the ACKs may now say so (§6.2: when commit_offset
+ * moves). A session gone since is skipped. */
+static void reap_commits(struct receiver *r) {
+        struct commit_done done[COMMIT_QUEUE];
+        size_t n = committer_reap(r->committer, done, COMMIT_QUEUE);
+
+        for (size_t i = 0; i < n; i++) {
+                struct session *s = find_session(r, done[i].session_id);
+                if (!s)
+                        continue;
+                if (done[i].kind == COMMIT_LAST) {
+                        finish_synced(r, s, done[i].error);
+                        continue;
+                }
+                s->commit_pending = false;
+                if (done[i].error < 0) {
+                        if (!s->closed)
+                                fail_session(r, s, KDKP_E_INTERNAL, "the dump could not be made durable");
+                        continue;
+                }
+                if (done[i].offset > s->commit)
+                        s->commit = done[i].offset;
+                s->last_commit_us = now_us();
+                s->ack_now = true;
+        }
 }
 
 static void session_timers(struct receiver *r, struct session *s) {
@@ -885,8 +996,10 @@ static void session_timers(struct receiver *r, struct session *s) {
                         session_free(s);
                 return;
         }
-        if (s->snap.offset > s->commit && now - s->last_commit_us >= COMMIT_INTERVAL_US && commit(s) == 0)
-                s->ack_now = true;
+        if (s->snap.offset > s->commit && now - s->last_commit_us >= COMMIT_INTERVAL_US && commit_async(s) < 0) {
+                fail_session(r, s, KDKP_E_INTERNAL, "the dump could not be made durable");
+                return;
+        }
         if (s->ack_now || s->unacked >= ACK_EVERY || (s->unacked && now - s->largest_pn_us >= ACK_DELAY_US))
                 send_ack(r, s);
         if (now - s->last_rx_us >= r->c->idle_timeout * 1000000u) {
@@ -918,41 +1031,73 @@ static void shutdown_sessions(struct receiver *r) {
         }
 }
 
+/* Datagrams a recvmmsg() takes, each into a buffer one byte larger than the
+ * largest datagram, so that an oversized one shows as such. */
+#define RECV_BATCH 32u
+#define RECV_ROUNDS 16u
+
+struct recv_batch {
+        struct mmsghdr msgs[RECV_BATCH];
+        struct iovec iovs[RECV_BATCH];
+        struct sockaddr_storage from[RECV_BATCH];
+        uint8_t buf[RECV_BATCH][KDKP_MAX_DGRAM + 1];
+};
+
+static void receive_all(struct receiver *r, struct recv_batch *b) {
+        for (unsigned round = 0; round < RECV_ROUNDS; round++) {
+                int n;
+
+                for (unsigned i = 0; i < RECV_BATCH; i++) {
+                        b->iovs[i] = (struct iovec){ .iov_base = b->buf[i], .iov_len = sizeof(b->buf[i]) };
+                        b->msgs[i] = (struct mmsghdr){ .msg_hdr = { .msg_name = &b->from[i], .msg_namelen = sizeof(b->from[i]),
+                                                                   .msg_iov = &b->iovs[i], .msg_iovlen = 1 } };
+                }
+                n = recvmmsg(r->sock, b->msgs, RECV_BATCH, MSG_DONTWAIT, NULL);
+                if (n <= 0)
+                        return;
+                for (int i = 0; i < n; i++) {
+                        size_t len = b->msgs[i].msg_len;
+                        if (len > KDKP_MAX_DGRAM || (b->msgs[i].msg_hdr.msg_flags & MSG_TRUNC)) {
+                                r->n.dropped_malformed++;
+                                continue;
+                        }
+                        on_datagram(r, b->buf[i], len, &b->from[i], b->msgs[i].msg_hdr.msg_namelen);
+                }
+                if ((unsigned)n < RECV_BATCH)
+                        return;
+        }
+}
+
 int receiver_run(const struct kdumpd_config *c, int sock, int parent, volatile sig_atomic_t *stop) {
         struct receiver r = { .c = c, .sock = sock, .parent = parent, .n_sessions = c->max_sessions };
-        uint8_t buf[KDKP_MAX_DGRAM + 1];
+        _cleanup_free_ struct recv_batch *batch = malloc(sizeof(*batch));
 
         r.sessions = calloc(r.n_sessions, sizeof(*r.sessions));
-        if (!r.sessions)
+        if (!r.sessions || !batch || committer_new(&r.committer) < 0) {
+                free(r.sessions);
                 return -ENOMEM;
+        }
         for (size_t i = 0; i < r.n_sessions; i++)
                 session_free(&r.sessions[i]);
         randombytes_buf(r.cookie_secret, sizeof(r.cookie_secret));
         while (!*stop) {
-                struct pollfd p[2] = { { .fd = sock, .events = POLLIN }, { .fd = parent, .events = POLLIN } };
-                int e = poll(p, 2, 1);
+                struct pollfd p[3] = { { .fd = sock, .events = POLLIN }, { .fd = parent, .events = POLLIN },
+                                       { .fd = committer_fd(r.committer), .events = POLLIN } };
+                int e = poll(p, 3, 1);
 
                 if (e < 0 && errno != EINTR)
                         break;
                 if (p[1].revents)
                         break; /* the parent is gone, or says nothing we expect */
-                for (int i = 0; i < 512; i++) {
-                        struct sockaddr_storage from;
-                        socklen_t from_len = sizeof(from);
-                        ssize_t n = recvfrom(sock, buf, sizeof(buf), MSG_DONTWAIT, (struct sockaddr *)&from, &from_len);
-                        if (n < 0)
-                                break;
-                        if ((size_t)n > KDKP_MAX_DGRAM) {
-                                r.n.dropped_malformed++;
-                                continue;
-                        }
-                        on_datagram(&r, buf, (size_t)n, &from, from_len);
-                }
+                receive_all(&r, batch);
+                if (p[2].revents)
+                        reap_commits(&r);
                 for (size_t i = 0; i < r.n_sessions; i++)
                         if (r.sessions[i].live)
                                 session_timers(&r, &r.sessions[i]);
         }
         shutdown_sessions(&r);
+        r.committer = committer_free(r.committer);
         fprintf(stderr,
                 "kdumpd: dropped %llu malformed, %llu unauthenticated, %llu for unknown sessions, %llu over rate; "
                 "%llu sessions, %llu stored\n",

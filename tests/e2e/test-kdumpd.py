@@ -404,18 +404,28 @@ def test_restart_early():
           f"({d['size']} bytes); " + err.strip().splitlines()[-1])
 
 
+def datagram_size(err):
+    """The datagram size dumptool's closing line reports."""
+    line = err.strip().splitlines()[-1]
+    m = re.search(r"(\d+)-byte datagrams", line)
+    if not m:
+        raise LabError(f"no datagram size in dumptool's last line: {line}")
+    return int(m.group(1))
+
+
 def test_loss():
     """Through a seeded proxy that drops, reorders and duplicates, each dump
-    arrives byte-identical."""
+    arrives byte-identical: with the large frames loopback allows, and with
+    the base size of an MTU of 1500 (--mtu 1500)."""
     vmcore = shared_vmcore("trixie")
     reference = local_dump(vmcore, "loss.local")
-    for loss in ("0.01", "0.05", "0.20"):
-        s = Server(f"loss-{loss}")
+    for loss, mtu in (("0.01", None), ("0.05", None), ("0.20", None), ("0.05", "1500"), ("0.20", "1500")):
+        s = Server(f"loss-{loss}-{mtu or 'auto'}")
         s.start()
         try:
             proxy = Proxy(s, "--seed", "7", "--loss", loss, "--dup", "0.01", "--reorder", "0.02")
             try:
-                err = send(vmcore, s.url(proxy.port), s.key, timeout=1200)
+                err = send(vmcore, s.url(proxy.port), s.key, *(["--mtu", mtu] if mtu else []), timeout=1200)
             finally:
                 st = proxy.stop()
         finally:
@@ -423,7 +433,38 @@ def test_loss():
         stored(s, reference)
         if st["c2s"]["dropped"] == 0:
             raise LabError(f"the proxy dropped nothing at {loss}: {st}")
-        print(f"loss {loss}: byte-identical; proxy {st['c2s']}; " + err.strip().splitlines()[-1])
+        # Under loss, timeouts may send a session back to the base size for a
+        # while (§6.7), so only the ceiling --mtu sets is a fact to check.
+        size = datagram_size(err)
+        if mtu and size != 1472:
+            raise LabError(f"loss {loss}, --mtu {mtu}: the transfer ended with {size}-byte datagrams")
+        print(f"loss {loss}, {size}-byte datagrams: byte-identical; proxy {st['c2s']}; " + err.strip().splitlines()[-1])
+
+
+def test_frames():
+    """Large frames are used only where a probe got through: on loopback
+    the client ends at 16384-byte datagrams; behind a path that silently
+    drops datagrams above 1500 bytes (a black hole), its probes go
+    unanswered and it stays at 1472. Both dumps arrive byte-identical."""
+    vmcore = shared_vmcore("trixie")
+    reference = local_dump(vmcore, "frames.local")
+    for limit, want in ((0, 16384), (1500, 1472)):
+        s = Server(f"frames-{limit}")
+        s.start()
+        proxy = Proxy(s, *(["--max-size", str(limit)] if limit else []))
+        try:
+            err = send(vmcore, s.url(proxy.port), s.key, timeout=600)
+        finally:
+            st = proxy.stop()
+            s.stop()
+        stored(s, reference)
+        size = datagram_size(err)
+        if size != want:
+            raise LabError(f"path limit {limit or 'none'}: the transfer used {size}-byte datagrams, not {want}")
+        if limit and not st["c2s"]["too_big"]:
+            raise LabError(f"the client never tried a datagram above {limit} bytes: {st}")
+        print(f"path limit {limit or 'none'}: {size}-byte datagrams, {st['c2s']['too_big']} too big dropped; "
+              + err.strip().splitlines()[-1])
 
 
 def test_concurrency():
@@ -578,10 +619,10 @@ def test_replay():
           f"{len(before)} paths and the index unchanged")
 
 
-def forgery(kind, session_id, pn, body_len):
-    """A session packet with a plausible header and random bytes for its
-    ciphertext and tag."""
-    header = b"KDKP" + bytes([1, kind]) + struct.pack("<HHHIQQ", 32, 0, 0, 0, session_id, pn)
+def forgery(kind, session_id, pn, body_len, features=0):
+    """A session packet with a plausible header (the session's features, as
+    an eavesdropper sees them) and random bytes for its ciphertext and tag."""
+    header = b"KDKP" + bytes([1, kind]) + struct.pack("<HHHIQQ", 32, 0, features, 0, session_id, pn)
     return header + os.urandom(body_len + 16)
 
 
@@ -610,12 +651,16 @@ def test_forged():
         if len(data) < 200 or not inits or {sid for sid, _ in data} != {inits[-1]}:
             raise LabError(f"no live session to forge into: {len(data)} DATA, INITs {inits}")
         sid, top = inits[-1], max(pn for _, pn in data)
-        forged = [forgery(0x10, sid, top + 1 + i, 8 + 1416) for i in range(64)]    # the pns it will use next
-        forged += [forgery(0x10, sid, pn, 8 + 1416) for pn in (top + 1000, top + 5000, 1 << 40)]
-        forged += [forgery(0x10, sid, pn, 8 + 1416) for pn in (top - 1, top - 100)]  # seen ones
-        forged += [forgery(0x14, sid, top + 70, 72), forgery(0x12, sid, top + 71, 8), forgery(0x05, sid, top + 72, 42)]
+        feat = struct.unpack_from("<H", next(d for d in sent if kdkp_type(d) == "INIT"), 10)[0]
+        forged = [forgery(0x10, sid, top + 1 + i, 8 + 1416, feat) for i in range(64)]    # the pns it will use next
+        forged += [forgery(0x10, sid, pn, 8 + 1416, feat) for pn in (top + 1000, top + 5000, 1 << 40)]
+        forged += [forgery(0x10, sid, pn, 8 + 1416, feat) for pn in (top - 1, top - 100)]  # seen ones
+        forged += [forgery(0x14, sid, top + 70, 72, feat), forgery(0x12, sid, top + 71, 8, feat),
+                   forgery(0x05, sid, top + 72, 42, feat)]
+        # And with a feature set the session did not agree: dropped before any tag is checked.
+        unagreed = [forgery(0x10, sid, top + 80 + i, 8 + 1416, feat ^ 1) for i in range(8)]
         with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as x:
-            for d in forged:
+            for d in forged + unagreed:
                 x.sendto(d, ("127.0.0.1", s.port))
         running = c.poll() is None
         err = c.communicate(timeout=600)[1].decode()
@@ -633,9 +678,11 @@ def test_forged():
     n, corrupted = s.counters(), pstats["c2s"]["corrupted"]
     if corrupted == 0:
         raise LabError(f"udp-impair corrupted nothing: {pstats}")
-    if (n["auth"], n["unknown"], n["sessions"], n["stored"]) != (len(forged) + corrupted, 0, 1, 1):
-        raise LabError(f"kdumpd counted {n} for {len(forged)} forged and {corrupted} corrupted packets")
-    print(f"session {sid:016x}: {len(forged)} forged after pn {top}, {corrupted} corrupted on the way; "
+    if (n["auth"], n["malformed"], n["unknown"], n["sessions"], n["stored"]) != (len(forged) + corrupted, len(unagreed), 0, 1, 1):
+        raise LabError(f"kdumpd counted {n} for {len(forged)} forged, {len(unagreed)} with other features "
+                       f"and {corrupted} corrupted packets")
+    print(f"session {sid:016x}: {len(forged)} forged after pn {top}, {len(unagreed)} with features the session "
+          f"did not agree, {corrupted} corrupted on the way; "
           f"stored byte-identical ({d['size']} bytes); counted {n}; " + err.strip().splitlines()[-1])
 
 
@@ -921,7 +968,7 @@ def skippable(fn):
 if __name__ == "__main__":
     sys.exit(test_main({"lab": test_lab, "loopback": test_loopback, "security": test_security, "restart": test_restart,
                         "restart-early": test_restart_early,
-                        "loss": test_loss, "concurrency": test_concurrency, "replay": test_replay,
+                        "loss": test_loss, "frames": test_frames, "concurrency": test_concurrency, "replay": test_replay,
                         "forged": test_forged, "hostname": test_hostname, "hook": test_hook,
                         "retention": test_retention, "retention-free": skippable(test_retention_free)},
                        sys.argv))
