@@ -230,6 +230,16 @@ int dump_index_find_dump_id(struct dump_index *idx, const char *key_name, const 
         return get_one(idx, s, ret);
 }
 
+int dump_index_find_dir(struct dump_index *idx, const char *dir, struct dump_record *ret) {
+        _cleanup_stmt_ sqlite3_stmt *s = NULL;
+        int e = prepare(idx, "SELECT " COLUMNS " FROM dumps WHERE dir = ?1", &s);
+
+        if (e < 0)
+                return e;
+        sqlite3_bind_text(s, 1, dir, -1, SQLITE_TRANSIENT);
+        return get_one(idx, s, ret);
+}
+
 int dump_index_remove(struct dump_index *idx, int64_t id) {
         _cleanup_stmt_ sqlite3_stmt *s = NULL;
         int e = prepare(idx, "DELETE FROM dumps WHERE id = ?1", &s);

@@ -41,6 +41,8 @@ int dump_index_update(struct dump_index *idx, const struct dump_record *r);
 /* -ENOENT when there is no such row. */
 int dump_index_get(struct dump_index *idx, int64_t id, struct dump_record *ret);
 int dump_index_find_dump_id(struct dump_index *idx, const char *key_name, const char *dump_id, struct dump_record *ret);
+/* The row of a dump directory; -ENOENT when there is none. */
+int dump_index_find_dir(struct dump_index *idx, const char *dir, struct dump_record *ret);
 /* Deletes the row (retention); signature counts stay, as history. */
 int dump_index_remove(struct dump_index *idx, int64_t id);
 /* Oldest first; host NULL for all, since 0 for all. A callback's negative

@@ -75,6 +75,17 @@ struct dump_index *store_index(struct store *s) {
         return s->index;
 }
 
+/* A row whose directory is gone: someone removed the dump by hand. The
+ * index follows the disk, and the name is free again. */
+static void forget_if_gone(struct store *s, const char *dir) {
+        struct dump_record r;
+
+        if (dump_index_find_dir(s->index, dir, &r) == 0) {
+                fprintf(stderr, "kdumpd: index: dump %lld's directory %s was removed; forgetting it\n", (long long)r.id, dir);
+                dump_index_remove(s->index, r.id);
+        }
+}
+
 /* <ip>-<YYYY-MM-DD-HH:MM:SS>, then -2, -3, ... if taken (§10.2). Both
  * parts come from the server: the address it saw and its clock. */
 static int make_dir(struct store *s, const char *ip, char *dir, size_t len) {
@@ -89,8 +100,10 @@ static int make_dir(struct store *s, const char *ip, char *dir, size_t len) {
                         snprintf(dir, len, "%.40s-%.19s", ip, stamp);
                 else
                         snprintf(dir, len, "%.40s-%.19s-%d", ip, stamp, i);
-                if (mkdirat(s->root, dir, 0700) == 0)
+                if (mkdirat(s->root, dir, 0700) == 0) {
+                        forget_if_gone(s, dir);
                         return 0;
+                }
                 if (errno != EEXIST)
                         return -errno;
         }
@@ -294,6 +307,40 @@ static int pick_cb(const struct dump_record *r, void *userdata) {
         return -ECANCELED;
 }
 
+#define PRUNE_BATCH 256u
+
+struct prune {
+        struct store *s;
+        int64_t ids[PRUNE_BATCH];
+        size_t n;
+};
+
+static int prune_cb(const struct dump_record *r, void *userdata) {
+        struct prune *p = userdata;
+        struct stat st;
+
+        if (fstatat(p->s->root, r->dir, &st, AT_SYMLINK_NOFOLLOW) < 0 && errno == ENOENT) {
+                fprintf(stderr, "kdumpd: index: dump %lld's directory %s was removed; forgetting it\n", (long long)r->id,
+                        r->dir);
+                p->ids[p->n++] = r->id;
+        }
+        return p->n == PRUNE_BATCH ? -ECANCELED : 0;
+}
+
+/* Rows of dumps removed by hand go, so that list, stats and retention see
+ * what is on disk. */
+static void prune_missing(struct store *s) {
+        struct prune p = { .s = s };
+        int e;
+
+        do {
+                p.n = 0;
+                e = dump_index_foreach(s->index, NULL, 0, prune_cb, &p);
+                for (size_t i = 0; i < p.n; i++)
+                        dump_index_remove(s->index, p.ids[i]);
+        } while (e == -ECANCELED);
+}
+
 /* After each dump: keep N per host, a total size, and free space; oldest
  * first, index and disk together. A removed file that someone holds open
  * (crash reading an old vmcore) keeps its blocks until it is closed: that
@@ -301,6 +348,7 @@ static int pick_cb(const struct dump_record *r, void *userdata) {
 static void retention(struct store *s, const char *host) {
         uint64_t pending = 0;
 
+        prune_missing(s);
         for (int round = 0; round < 10000; round++) {
                 struct retention t = { .s = s, .host = host, .pending = pending };
                 uint64_t before, after, held, freed;

@@ -874,7 +874,7 @@ def test_retention():
     """keep_per_host 2 keeps a host's two newest dumps (another host's dump
     stays), and max_total_size 2.5 dumps keeps the newest two: oldest first,
     directory and index row together, kdumpd list equal to the disk after
-    every dump."""
+    every dump. Dumps removed by hand leave the index too."""
     vmcore = shared_vmcore("trixie")
     small = local_dump(vmcore, "retention.small")
     size = os.path.getsize(local_dump(small, "retention.local"))
@@ -904,6 +904,24 @@ def test_retention():
     if total > size * 5 // 2:
         raise LabError(f"{total} bytes kept, over max_total_size {size * 5 // 2}")
     print(f"max_total_size {size * 5 // 2} ({size}-byte dumps): kept {dirs[2:]} ({total} bytes); removed {dirs[:2]}")
+
+    # A dump an admin removes by hand: the index forgets it, and its name
+    # (the same second, the same client) is free for the next dump.
+    s = Server("retention-by-hand", "keep_per_host 0\n")
+    s.start()
+    try:
+        gone = []
+        for _ in range(3):
+            gone.append(send_stored(s, small))
+            shutil.rmtree(os.path.join(s.dump_dir, gone[-1]))
+        kept = send_stored(s, small)
+        listed_as_on_disk(s, [kept])
+    finally:
+        s.stop()
+    forgotten = re.findall(r"index: dump \d+'s directory (\S+) was removed", open(s.log).read())
+    if sorted(set(forgotten)) != sorted(set(gone)):
+        raise LabError(f"removed by hand {gone}, the index forgot {forgotten}")
+    print(f"removed by hand: {gone}; the index forgot them, and kdumpd list shows only {kept}")
 
 
 class Skip(Exception):
