@@ -452,10 +452,10 @@ static int net_dump(const struct args *a, struct vmcore *v) {
                 return r;
         }
         say(MSG_COMMON, "%s: stored as %s (%.1f MiB in %.1f s, %.1f MiB/s, %.1f MiB retransmitted, %u resumes, "
-            "%u-byte datagrams, %u spurious timeouts undone)",
+            "%u deferrals, %u-byte datagrams, %u spurious timeouts undone)",
             a->dumpfile, res.dir, (double)res.length / (1 << 20), res.seconds,
             res.seconds > 0 ? (double)res.length / (1 << 20) / res.seconds : 0.0,
-            (double)res.retransmitted / (1 << 20), res.resumes, res.datagram, res.spurious_rtos);
+            (double)res.retransmitted / (1 << 20), res.resumes, res.deferrals, res.datagram, res.spurious_rtos);
         return 0;
 }
 

@@ -129,6 +129,10 @@ struct client {
 
         bool fin_sent;
         uint64_t fin_sent_us;
+        /* DEFERRED or REFUSED (§4.4): this session carries only the file
+         * sections, up to pause_at, and ends with a pausing FIN. */
+        bool pausing;
+        uint64_t pause_at;
         struct netsend_result *result;
         char last_error[KDKP_TEXT_MAX + 64];
 };
@@ -320,13 +324,24 @@ static void send_dgram(struct client *c, const uint8_t *buf, size_t len) {
         flush(c);
 }
 
-/* Seals into the queue; the caller flushes. */
-static void queue_sealed(struct client *c, uint8_t type, uint16_t flags, const uint8_t *body, size_t len) {
+/* Where the next queued packet's body goes: filled there, it is sealed in
+ * place (queue_body_sealed), without a copy. */
+static uint8_t *queue_body(struct client *c) {
+        return queue_slot(c) + KDKP_HDR;
+}
+
+static void queue_body_sealed(struct client *c, uint8_t type, uint16_t flags, size_t len) {
         struct kdkp_header h = { .type = type, .flags = flags, .features = c->features, .session_id = c->keys.session_id,
                                  .pn = c->pn++ };
         uint8_t *slot = queue_slot(c);
 
-        queue(c, kdkp_seal(slot, KDKP_MAX_DGRAM, c->keys.c2s, &h, body, len));
+        queue(c, kdkp_seal(slot, KDKP_MAX_DGRAM, c->keys.c2s, &h, slot + KDKP_HDR, len));
+}
+
+/* Seals into the queue; the caller flushes. */
+static void queue_sealed(struct client *c, uint8_t type, uint16_t flags, const uint8_t *body, size_t len) {
+        memcpy(queue_body(c), body, len);
+        queue_body_sealed(c, type, flags, len);
 }
 
 static void send_sealed(struct client *c, uint8_t type, uint16_t flags, const uint8_t *body, size_t len) {
@@ -478,7 +493,7 @@ static int on_accept(struct client *c, const struct kdkp_accept *m, char *why, s
                 c->phase = DONE;
                 return 0;
         }
-        if (m->dump_status != KDKP_ADMITTED) {
+        if (m->dump_status != KDKP_ADMITTED && m->dump_status != KDKP_DEFERRED && m->dump_status != KDKP_REFUSED) {
                 snprintf(why, why_len, "server refused the dump: %s", kdkp_error_name(m->code));
                 return -ECONNREFUSED;
         }
@@ -506,7 +521,13 @@ static int on_accept(struct client *c, const struct kdkp_accept *m, char *why, s
         c->phase = TRANSFER;
         c->giveup_start_us = now_us();
         c->probe_tries = 0;
-        if ((c->features & KDKP_FEATURE_LARGE_FRAMES) && c->probe == PROBE_NONE)
+        /* The file sections are the head less the dump section's header. */
+        c->pausing = m->dump_status != KDKP_ADMITTED;
+        c->pause_at = c->o->head_len - KDKP_SECTION_HDR;
+        if (c->pausing)
+                snprintf(c->last_error, sizeof(c->last_error), "the server %s the dump (%s); sending crash.json and the log",
+                         m->dump_status == KDKP_DEFERRED ? "deferred" : "refused", kdkp_error_name(m->code));
+        if ((c->features & KDKP_FEATURE_LARGE_FRAMES) && c->probe == PROBE_NONE && !c->pausing)
                 send_probe(c);
         return 0;
 }
@@ -689,6 +710,16 @@ static void on_result(struct client *c, const struct kdkp_result *m, char *why, 
         if (m->status == KDKP_RESULT_DEFERRED) {
                 c->phase = WAIT;
                 c->next_timer_us = now_us() + (uint64_t)m->retry_after_ms * 1000;
+                c->result->deferrals++;
+                snprintf(c->last_error, sizeof(c->last_error),
+                         "deferred (%s): crash.json and the log are stored as %s; the dump waits for a free slot",
+                         kdkp_error_name(m->code), m->dir);
+                return;
+        }
+        if (m->status == KDKP_META_ONLY) {
+                snprintf(why, why_len, "the server stored only crash.json and the log, as %s, and refused the dump (%s)",
+                         m->dir, kdkp_error_name(m->code));
+                *ret = m->code == KDKP_E_DISK_FULL ? -ENOSPC : -EIO;
                 return;
         }
         snprintf(why, why_len, "the server did not store the dump: %s", kdkp_error_name(m->code));
@@ -851,7 +882,7 @@ static int fill(struct client *c, char *why, size_t why_len) {
 }
 
 static void send_data(struct client *c, uint64_t offset, size_t len, bool retx) {
-        uint8_t body[KDKP_MAX_DGRAM];
+        uint8_t *body = queue_body(c);
         struct flight *f;
         uint16_t flags = retx ? KDKP_FLAG_RETX : 0;
 
@@ -870,7 +901,7 @@ static void send_data(struct client *c, uint64_t offset, size_t len, bool retx) 
                 flags |= KDKP_FLAG_ACK_NOW;
         f = flight_at(c, c->f_count++);
         *f = (struct flight){ .pn = c->pn, .offset = offset, .len = (uint32_t)len, .sent_us = now_us() };
-        queue_sealed(c, KDKP_DATA, flags, body, 8 + len);
+        queue_body_sealed(c, KDKP_DATA, flags, 8 + len);
         if (retx)
                 c->result->retransmitted += len;
 }
@@ -878,6 +909,7 @@ static void send_data(struct client *c, uint64_t offset, size_t len, bool retx) 
 /* The next range to send: a lost one first, else new bytes. */
 static bool next_range(struct client *c, uint64_t *offset, size_t *len, bool *retx) {
         size_t payload = c->dgram - KDKP_DATA_OVERHEAD;
+        uint64_t limit;
 
         while (c->n_retx) {
                 struct kdkp_range *r = &c->retx[0];
@@ -893,14 +925,15 @@ static bool next_range(struct client *c, uint64_t *offset, size_t *len, bool *re
                 }
                 memmove(c->retx, c->retx + 1, --c->n_retx * sizeof(*c->retx));
         }
-        if (c->next >= c->end || c->next >= c->max_offset)
+        limit = c->pausing && c->pause_at < c->max_offset ? c->pause_at : c->max_offset;
+        if (c->next >= c->end || c->next >= limit)
                 return false;
         *offset = c->next;
         *len = payload;
         if (*len > c->end - c->next)
                 *len = (size_t)(c->end - c->next);
-        if (*len > c->max_offset - c->next)
-                *len = (size_t)(c->max_offset - c->next);
+        if (*len > limit - c->next)
+                *len = (size_t)(limit - c->next);
         c->next += *len;
         *retx = false;
         return true;
@@ -943,13 +976,16 @@ static void pump(struct client *c) {
         flush(c);
 }
 
+/* The end of the stream, or with pausing, of this session's part of it. */
 static void send_fin(struct client *c) {
-        struct kdkp_fin m = { .length = c->end, .bytes_sent = c->end + c->result->retransmitted,
+        struct kdkp_fin m = { .length = c->pausing ? c->pause_at : c->end, .flags = c->pausing ? KDKP_FIN_PAUSE : 0,
+                              .bytes_sent = c->end + c->result->retransmitted,
                               .bytes_retransmitted = c->result->retransmitted,
                               .elapsed_ms = (uint32_t)((now_us() - c->start_us) / 1000) };
         uint8_t body[KDKP_FIN_BODY];
 
-        memcpy(m.digest, c->digest, 32);
+        if (!c->pausing)
+                memcpy(m.digest, c->digest, 32);
         send_sealed(c, KDKP_FIN, KDKP_FLAG_ACK_NOW, body, kdkp_fin_put(body, &m));
         c->fin_sent = true;
         c->fin_sent_us = now_us();
@@ -1038,7 +1074,8 @@ static void transfer_timers(struct client *c) {
                 else
                         large_frames_off(c);
         }
-        if (c->eof && c->next >= c->end && (!c->fin_sent || now - c->fin_sent_us >= (uint64_t)c->rto_us))
+        if (((c->pausing && c->next >= c->pause_at) || (!c->pausing && c->eof && c->next >= c->end)) &&
+            (!c->fin_sent || now - c->fin_sent_us >= (uint64_t)c->rto_us))
                 send_fin(c);
         if (now - c->last_send_us >= PING_IDLE_US) {
                 uint8_t body[KDKP_PING_BODY] = { 0 };

@@ -44,6 +44,7 @@ struct netsend_result {
         uint64_t length;          /* stream bytes */
         uint64_t retransmitted;   /* bytes sent more than once */
         unsigned resumes;         /* handshakes after the first */
+        unsigned deferrals;       /* times the server stored the file sections and asked to come back */
         unsigned datagram;        /* the datagram size at the end (large frames or the base) */
         unsigned spurious_rtos;   /* retransmission timeouts undone: the originals had arrived */
         double seconds;

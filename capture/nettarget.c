@@ -135,20 +135,40 @@ static int start_producer(const struct net_target_options *o, struct producer *p
         return 0;
 }
 
-int net_target_send(struct vmcore *v, const struct net_target_options *o, struct netsend_result *ret, char *reason,
-                    size_t reason_len, char *why, size_t why_len) {
+static void stop_producer(struct producer *p) {
+        if (p->pid > 0) {
+                kill(p->pid, SIGKILL);
+                waitpid(p->pid, NULL, 0);
+                p->pid = 0;
+        }
+        if (p->read && p->read != MAP_FAILED)
+                munmap(p->read, sizeof(*p->read));
+        p->read = NULL;
+}
+
+/* The report and the head are made while the producer already filters:
+ * the first pass over the struct pages then overlaps them. */
+static int send_with_producer(struct vmcore *v, const struct net_target_options *o, struct producer *p,
+                              struct netsend_options *n, struct netsend_result *ret, char *reason, size_t reason_len,
+                              char *why, size_t why_len) {
         _cleanup_(crash_report_freep) struct crash_report *r = NULL;
-        struct netsend_options n = { .url = o->url, .timeout_s = o->timeout_s, .buffer = o->buffer, .mtu = o->mtu };
-        struct producer p = { .progress = o->progress };
         _cleanup_free_ char *head = NULL;
         _cleanup_close_ int fd = -1;
         char hex[65] = "";
         int e;
 
-        e = netsend_read_key(o->secret_file, n.psk, why, why_len);
-        if (e < 0)
+        p->read = mmap(NULL, sizeof(*p->read), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+        if (p->read == MAP_FAILED) {
+                snprintf(why, why_len, "%s", strerror(errno));
+                return -errno;
+        }
+        p->start_us = now_us();
+        e = start_producer(o, p, &fd);
+        if (e < 0) {
+                snprintf(why, why_len, "starting the dump: %s", strerror(-e));
                 return e;
-        if (crash_report_new(v, &r) < 0 || build_head(r, &head, &n.head_len) < 0) {
+        }
+        if (crash_report_new(v, &r) < 0 || build_head(r, &head, &n->head_len) < 0) {
                 snprintf(why, why_len, "%s", strerror(ENOMEM));
                 return -ENOMEM;
         }
@@ -156,29 +176,26 @@ int net_target_send(struct vmcore *v, const struct net_target_options *o, struct
                 signature_hex(r->signature, hex);
         snprintf(reason, reason_len, "%s%s%.12s", crash_report_reason(r) ? crash_report_reason(r) : "no panic message in the log",
                  hex[0] ? ", signature " : "", hex);
-        fill_meta(r, &n.meta);
-        n.head = (const uint8_t *)head;
-        p.read = mmap(NULL, sizeof(*p.read), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-        if (p.read == MAP_FAILED) {
-                snprintf(why, why_len, "%s", strerror(errno));
-                return -errno;
-        }
-        p.start_us = now_us();
-        e = start_producer(o, &p, &fd);
-        if (e < 0) {
-                snprintf(why, why_len, "starting the dump: %s", strerror(-e));
+        fill_meta(r, &n->meta);
+        n->head = (const uint8_t *)head;
+        n->source_fd = fd;
+        n->source_done = source_done;
+        n->progress = show;
+        n->userdata = p;
+        return netsend_run(n, ret, why, why_len);
+}
+
+int net_target_send(struct vmcore *v, const struct net_target_options *o, struct netsend_result *ret, char *reason,
+                    size_t reason_len, char *why, size_t why_len) {
+        struct netsend_options n = { .url = o->url, .timeout_s = o->timeout_s, .buffer = o->buffer, .mtu = o->mtu };
+        struct producer p = { .progress = o->progress };
+        int e;
+
+        e = netsend_read_key(o->secret_file, n.psk, why, why_len);
+        if (e < 0)
                 return e;
-        }
-        n.source_fd = fd;
-        n.source_done = source_done;
-        n.progress = show;
-        n.userdata = &p;
-        e = netsend_run(&n, ret, why, why_len);
+        e = send_with_producer(v, o, &p, &n, ret, reason, reason_len, why, why_len);
         sodium_memzero(n.psk, sizeof(n.psk));
-        if (p.pid > 0) {
-                kill(p.pid, SIGKILL);
-                waitpid(p.pid, NULL, 0);
-        }
-        munmap(p.read, sizeof(*p.read));
+        stop_producer(&p);
         return e;
 }

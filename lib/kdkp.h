@@ -157,11 +157,13 @@ int kdkp_init_parse_clear(const uint8_t *buf, size_t len, struct kdkp_init *ret)
 int kdkp_init_open(const uint8_t *buf, size_t len, const struct kdkp_session_keys *k, struct kdkp_init *ret);
 
 /* Sealing session packets: header ‖ ChaCha20-Poly1305(body) ‖ tag, nonce
- * from pn. Returns the datagram's length, or 0 when it would not fit. */
+ * from pn. body may be out + KDKP_HDR: then it is sealed in place. Returns
+ * the datagram's length, or 0 when it would not fit. */
 size_t kdkp_seal(uint8_t *out, size_t size, const uint8_t key[32], const struct kdkp_header *h,
                  const uint8_t *body, size_t body_len);
-/* Opens a session packet in place: the body is written to body (at least
- * len bytes). Returns the body's length or -EBADMSG. */
+/* Opens a session packet: the body is written to body (at least len
+ * bytes), which may be buf + h->hdr_size to open it in place (a failed
+ * open then leaves zeros there). Returns the body's length or -EBADMSG. */
 int kdkp_open(const uint8_t *buf, size_t len, const uint8_t key[32], const struct kdkp_header *h, uint8_t *body);
 
 /* RFC 4303's anti-replay window over packet numbers, as a ring of 64-bit
@@ -217,6 +219,7 @@ struct kdkp_fin {
         uint32_t elapsed_ms;
 };
 #define KDKP_FIN_BODY 72u
+#define KDKP_FIN_PAUSE 0x1u /* the session ends after the file sections (§7.1) */
 size_t kdkp_fin_put(uint8_t *out, const struct kdkp_fin *m);
 int kdkp_fin_parse(const uint8_t *b, size_t len, struct kdkp_fin *ret);
 

@@ -14,6 +14,9 @@
 #define CONFIG_KEYS_MAX 4096u
 #define CONFIG_PATH_MAX 1024u
 #define CONFIG_NAME_MAX 64u
+/* max_sessions and max_meta_sessions: each session is a slot (and, when it
+ * receives, a window) in the network child. */
+#define CONFIG_SESSIONS_MAX 4096u
 
 struct kdumpd_key {
         char name[CONFIG_NAME_MAX + 1];
@@ -28,7 +31,7 @@ struct kdumpd_config {
         char index[CONFIG_PATH_MAX + 1];
         char user[CONFIG_NAME_MAX + 1];        /* the network child's user; "" = stay */
         char hook[CONFIG_PATH_MAX + 1];
-        uint64_t max_sessions, max_sessions_per_host, max_dump_size, max_meta_size, window;
+        uint64_t max_sessions, max_meta_sessions, max_sessions_per_host, max_dump_size, max_meta_size, window;
         uint64_t rate_total, rate_per_host, min_free, idle_timeout, resume_keep;
         uint64_t keep_per_host, max_total_size;
         struct kdumpd_key *keys;

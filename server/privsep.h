@@ -17,7 +17,9 @@ enum ps_type {
         PS_OK,           /* parent → child */
 };
 
-enum ps_admit_status { PS_NEW = 0, PS_RESUME = 1, PS_DONE_ALREADY = 2, PS_REFUSE = 3 };
+/* PS_META_ONLY: a new dump that only its file sections may reach (the
+ * filesystem is below min_free, code DISK_FULL); with the four fds. */
+enum ps_admit_status { PS_NEW = 0, PS_RESUME = 1, PS_DONE_ALREADY = 2, PS_REFUSE = 3, PS_META_ONLY = 4 };
 
 enum { PS_FD_JSON, PS_FD_LOG, PS_FD_VMCORE, PS_FD_STATE, PS_FDS };
 

@@ -32,6 +32,13 @@
 #define HANDSHAKE_RATE 2000u     /* HELLOs and INITs a second */
 #define STATE_SLOT COMMIT_SLOT_BYTES
 #define STATE_MAGIC "KDKPSTAT"
+#define META_WINDOW (1u << 20)   /* reassembly for a session that sends only file sections (§6.3) */
+#define DEFER_RETRY_MS 2000u
+
+/* A session admitted for its file sections only (§4.4): DEFERRED while
+ * max_sessions are receiving dumps (the dump comes in a later session),
+ * REFUSED when the dump filesystem is below min_free (it never comes). */
+enum meta_mode { META_NONE, META_DEFERRED, META_REFUSED };
 
 struct snapshot {
         uint64_t offset;
@@ -44,6 +51,8 @@ struct receiver;
 struct session {
         struct receiver *r;
         bool live, closed;
+        enum meta_mode meta_mode;
+        uint16_t meta_code;             /* why DEFERRED or REFUSED */
         uint16_t features;              /* agreed in the handshake; every packet carries them */
         uint64_t session_id, pn_out, closed_us, last_rx_us, last_commit_us;
         struct kdkp_session_keys keys;
@@ -65,6 +74,7 @@ struct session {
         bool commit_pending;            /* a job with the committer */
         uint64_t commit_asked;          /* the offset of the last commit asked for */
         uint8_t *win;                   /* [recv, recv + window) by offset modulo window */
+        size_t window;
         uint64_t recv, commit, max_offset, resume_buffer;
         struct kdkp_range ranges[RANGES_MAX];
         unsigned n_ranges;
@@ -377,6 +387,15 @@ static struct session *new_slot(struct receiver *r) {
         return NULL;
 }
 
+/* Sessions that receive a dump (meta false), or only file sections. */
+static unsigned count_sessions(const struct receiver *r, bool meta) {
+        unsigned n = 0;
+
+        for (size_t i = 0; i < r->n_sessions; i++)
+                n += r->sessions[i].live && !r->sessions[i].closed && (r->sessions[i].meta_mode != META_NONE) == meta;
+        return n;
+}
+
 static unsigned count_identity(const struct receiver *r, const char *identity) {
         unsigned n = 0;
 
@@ -465,6 +484,8 @@ static int sink_file_done(void *userdata, unsigned section, uint32_t flags) {
 static int sink_dump(void *userdata, const uint8_t *buf, size_t len, uint64_t off) {
         struct session *s = userdata;
 
+        if (s->meta_mode != META_NONE)
+                return -EPROTO; /* admitted for its file sections only */
         return pwrite_full(s->fds[PS_FD_VMCORE], buf, len, off);
 }
 
@@ -475,7 +496,9 @@ static struct kdkp_limits limits_of(const struct receiver *r) {
 }
 
 static uint64_t max_offset_of(const struct session *s, const struct kdumpd_config *c) {
-        uint64_t a = s->recv + c->window, b = s->commit + s->resume_buffer;
+        uint64_t a = s->recv + s->window, b = s->commit + s->resume_buffer;
+
+        (void)c;
 
         return a < b ? a : b;
 }
@@ -488,6 +511,10 @@ static void build_accept(struct receiver *r, struct session *s, uint16_t status)
         struct kdkp_header h = { .type = KDKP_ACCEPT, .features = s->features, .session_id = s->session_id, .pn = 0 };
         uint8_t body[KDKP_ACCEPT_BODY];
 
+        if (status == KDKP_DEFERRED || status == KDKP_REFUSED) {
+                a.code = s->meta_code;
+                a.retry_after_ms = status == KDKP_DEFERRED ? DEFER_RETRY_MS : 0;
+        }
         memcpy(a.resume_chain, s->snap.h, 32);
         s->max_offset = max_offset_of(s, r->c);
         a.max_offset = s->max_offset;
@@ -507,7 +534,8 @@ static void supersede(struct receiver *r, struct session *old) {
         session_free(old);
 }
 
-static int admit(struct receiver *r, struct session *s, const struct kdkp_init *in, const struct sockaddr_storage *from) {
+static int admit(struct receiver *r, struct session *s, const struct kdkp_init *in, const struct sockaddr_storage *from,
+                 bool defer) {
         struct ps_msg m;
         int e;
 
@@ -521,7 +549,15 @@ static int admit(struct receiver *r, struct session *s, const struct kdkp_init *
         for (int i = 0; i < PS_FDS; i++)
                 if (s->fds[i] < 0)
                         return -EBADF;
-        s->win = malloc(r->c->window);
+        if (m.status == PS_META_ONLY) {
+                s->meta_mode = META_REFUSED;
+                s->meta_code = (uint16_t)m.code;
+        } else if (defer) {
+                s->meta_mode = META_DEFERRED;
+                s->meta_code = KDKP_E_TOO_MANY_SESSIONS;
+        }
+        s->window = s->meta_mode != META_NONE ? META_WINDOW : r->c->window;
+        s->win = malloc(s->window);
         if (!s->win)
                 return -ENOMEM;
         kdkp_parser_init(&s->parser);
@@ -539,6 +575,7 @@ static void on_init(struct receiver *r, const uint8_t *buf, size_t len, const st
         struct kdkp_init in;
         const struct kdumpd_key *k;
         struct session *s, *old;
+        bool defer;
         uint8_t cookie[16], addr[16];
         uint16_t port;
         uint32_t now = (uint32_t)time(NULL);
@@ -576,7 +613,11 @@ static void on_init(struct receiver *r, const uint8_t *buf, size_t len, const st
         old = find_dump(r, k, in.dump_id);
         if (old)
                 supersede(r, old);
-        s = new_slot(r);
+        /* max_sessions receive dumps; the next max_meta_sessions are let in
+         * for their file sections, so that why they crashed is kept while
+         * they wait (§10.1). */
+        defer = count_sessions(r, false) >= r->c->max_sessions;
+        s = defer && count_sessions(r, true) >= r->c->max_meta_sessions ? NULL : new_slot(r);
         if (!s) {
                 refuse(r, &keys, from, from_len, KDKP_E_TOO_MANY_SESSIONS, 2000, "the server is busy; try again");
                 return;
@@ -596,9 +637,16 @@ static void on_init(struct receiver *r, const uint8_t *buf, size_t len, const st
         memcpy(&s->peer, from, sizeof(*from));
         s->peer_len = from_len;
         s->resume_buffer = in.resume_buffer;
-        if (admit(r, s, &in, from) < 0) {
+        if (admit(r, s, &in, from, defer) < 0) {
                 session_free(s);
                 refuse(r, &keys, from, from_len, KDKP_E_INTERNAL, 0, "the server could not create the dump");
+                return;
+        }
+        /* A resume past the file sections has nothing to send first: it
+         * waits whole for a free slot. */
+        if (s->meta_mode == META_DEFERRED && (s->parser.seen & (1u << KDKP_SECTION_DUMP))) {
+                session_free(s);
+                refuse(r, &keys, from, from_len, KDKP_E_TOO_MANY_SESSIONS, DEFER_RETRY_MS, "the server is busy; try again");
                 return;
         }
         if (s->meta.status == PS_REFUSE) {
@@ -611,14 +659,20 @@ static void on_init(struct receiver *r, const uint8_t *buf, size_t len, const st
         s->live = true;
         s->last_rx_us = s->last_commit_us = s->tokens_us = now_us();
         r->n.sessions++;
-        build_accept(r, s, s->meta.status == PS_DONE_ALREADY ? KDKP_COMPLETE : KDKP_ADMITTED);
+        build_accept(r, s, s->meta.status == PS_DONE_ALREADY ? KDKP_COMPLETE
+                           : s->meta_mode == META_REFUSED  ? KDKP_REFUSED
+                           : s->meta_mode == META_DEFERRED ? KDKP_DEFERRED
+                                                           : KDKP_ADMITTED);
         if (s->meta.status == PS_DONE_ALREADY) {
                 s->closed = true;
                 s->closed_us = now_us();
         }
-        fprintf(stderr, "kdumpd: %s %s (%s, %s) as %s, from offset %llu\n",
+        fprintf(stderr, "kdumpd: %s %s (%s, %s) as %s, from offset %llu%s\n",
                 s->meta.status == PS_RESUME ? "resuming" : s->meta.status == PS_DONE_ALREADY ? "already stored:" : "receiving",
-                s->meta.host, s->meta.ip, s->meta.release, s->meta.dir, (unsigned long long)s->commit);
+                s->meta.host, s->meta.ip, s->meta.release, s->meta.dir, (unsigned long long)s->commit,
+                s->meta_mode == META_REFUSED    ? "; its crash.json and log only: the dump filesystem is below min_free"
+                : s->meta_mode == META_DEFERRED ? "; its crash.json and log first: every dump slot is busy"
+                                                : "");
         send_to(r, &s->peer, s->peer_len, s->accept_pkt, s->accept_len);
 }
 
@@ -652,12 +706,12 @@ static int advance(struct receiver *r, struct session *s, uint64_t upto, char *w
 
         sink.userdata = s;
         while (s->recv < upto) {
-                size_t at = (size_t)(s->recv % r->c->window), n = (size_t)(upto - s->recv);
+                size_t at = (size_t)(s->recv % s->window), n = (size_t)(upto - s->recv);
                 size_t seg = KDKP_SEG - (size_t)(s->recv % KDKP_SEG);
                 int e;
 
-                if (n > r->c->window - at)
-                        n = r->c->window - at;
+                if (n > s->window - at)
+                        n = s->window - at;
                 if (n > seg)
                         n = seg;
                 kdkp_chain_update(&s->chain, s->win + at, n);
@@ -713,7 +767,9 @@ static void finish(struct receiver *r, struct session *s, uint16_t status, uint1
         m.code = code;
         m.size = s->parser.end_offset;
         snprintf(m.dump_status, sizeof(m.dump_status), "%s",
-                 status == KDKP_STORED ? "complete" : code == KDKP_E_HASH_MISMATCH ? "hash-mismatch" : "failed");
+                 status == KDKP_STORED      ? "complete"
+                 : status == KDKP_META_ONLY ? "meta-only"
+                 : code == KDKP_E_HASH_MISMATCH ? "hash-mismatch" : "failed");
         if (ask_parent(r, &m, NULL) < 0 || m.type != PS_OK) {
                 status = KDKP_FAILED;
                 code = KDKP_E_INTERNAL;
@@ -747,12 +803,51 @@ static void fail_session(struct receiver *r, struct session *s, uint16_t code, c
         send_sealed(r, s, KDKP_ERROR, body, kdkp_error_put(body, &m));
 }
 
+/* A pausing FIN (§7.1) ends a session admitted for its file sections:
+ * once they are all in, REFUSED keeps them as a meta-only dump, DEFERRED
+ * commits and asks the client back. */
+static void try_pause(struct receiver *r, struct session *s) {
+        const struct kdkp_parser *p = &s->parser;
+
+        if (s->recv < s->fin_msg.length)
+                return;
+        if (s->meta_mode == META_NONE || s->recv != s->fin_msg.length || p->state != KDKP_PARSE_SECTION || p->got ||
+            !(p->seen & (1u << KDKP_SECTION_CRASH_JSON)) || (p->seen & (1u << KDKP_SECTION_DUMP))) {
+                fail_session(r, s, KDKP_E_PROTOCOL, "a pausing FIN must come right after the file sections, in a deferred or refused session");
+                return;
+        }
+        if (s->meta_mode == META_REFUSED) {
+                finish(r, s, KDKP_META_ONLY, s->meta_code, "crash.json and the log kept; the dump was refused");
+        } else {
+                commit(s);
+                s->result = (struct kdkp_result){ .status = KDKP_RESULT_DEFERRED, .code = s->meta_code,
+                                                  .retry_after_ms = DEFER_RETRY_MS, .stored_length = s->recv };
+                snprintf(s->result.dir, sizeof(s->result.dir), "%s", s->meta.dir);
+                s->result_ready = s->closed = true;
+                s->closed_us = now_us();
+                close_files(s);
+                fprintf(stderr, "kdumpd: %s: deferred: crash.json and the log are kept, the dump waits for a free slot\n",
+                        s->meta.dir);
+        }
+        send_result(r, s);
+}
+
 static void try_finish(struct receiver *r, struct session *s) {
         struct commit_job job;
         uint8_t digest[32];
 
-        if (!s->fin || s->closed || s->finishing || s->recv < s->fin_msg.length)
+        if (!s->fin || s->closed || s->finishing)
                 return;
+        if (s->fin_msg.flags & KDKP_FIN_PAUSE) {
+                try_pause(r, s);
+                return;
+        }
+        if (s->recv < s->fin_msg.length)
+                return;
+        if (s->meta_mode != META_NONE) {
+                fail_session(r, s, KDKP_E_PROTOCOL, "a deferred or refused session must end with a pausing FIN");
+                return;
+        }
         if (s->recv != s->fin_msg.length || !kdkp_parser_done(&s->parser)) {
                 fail_session(r, s, KDKP_E_PROTOCOL, "the stream did not end on the flattened end record");
                 return;
@@ -840,9 +935,9 @@ static void on_data(struct receiver *r, struct session *s, const struct kdkp_hea
         if (off > s->recv)
                 s->ack_now = true; /* above a hole */
         for (uint64_t o = off; o < end;) {
-                size_t at = (size_t)(o % r->c->window), k = (size_t)(end - o);
-                if (k > r->c->window - at)
-                        k = r->c->window - at;
+                size_t at = (size_t)(o % s->window), k = (size_t)(end - o);
+                if (k > s->window - at)
+                        k = s->window - at;
                 memcpy(s->win + at, payload + (o - off), k);
                 o += k;
         }
@@ -924,9 +1019,10 @@ static void on_session_packet(struct receiver *r, struct session *s, const struc
         }
 }
 
-static void on_datagram(struct receiver *r, const uint8_t *buf, size_t len, const struct sockaddr_storage *from,
+/* buf is the receive buffer: session packets are opened in place. */
+static void on_datagram(struct receiver *r, uint8_t *buf, size_t len, const struct sockaddr_storage *from,
                         socklen_t from_len) {
-        uint8_t body[KDKP_MAX_DGRAM];
+        uint8_t *body;
         struct kdkp_header h;
         struct session *s;
         int n;
@@ -953,6 +1049,7 @@ static void on_datagram(struct receiver *r, const uint8_t *buf, size_t len, cons
                 r->n.dropped_malformed++;
                 return;
         }
+        body = buf + h.hdr_size;
         if (!kdkp_replay_check(&s->replay, h.pn) || (n = kdkp_open(buf, len, s->keys.c2s, &h, body)) < 0) {
                 r->n.dropped_auth++;
                 return;
@@ -1069,7 +1166,7 @@ static void receive_all(struct receiver *r, struct recv_batch *b) {
 }
 
 int receiver_run(const struct kdumpd_config *c, int sock, int parent, volatile sig_atomic_t *stop) {
-        struct receiver r = { .c = c, .sock = sock, .parent = parent, .n_sessions = c->max_sessions };
+        struct receiver r = { .c = c, .sock = sock, .parent = parent, .n_sessions = c->max_sessions + c->max_meta_sessions };
         _cleanup_free_ struct recv_batch *batch = malloc(sizeof(*batch));
 
         r.sessions = calloc(r.n_sessions, sizeof(*r.sessions));

@@ -165,11 +165,6 @@ static int admit(struct store *s, struct ps_msg *m, int fds[PS_FDS]) {
                 dump_index_update(s->index, &r);
                 return e;
         }
-        if (low_on_space(s, 0)) {
-                m->status = PS_REFUSE;
-                m->code = KDKP_E_DISK_FULL;
-                return 0;
-        }
         if (make_dir(s, m->ip, m->dir, sizeof(m->dir)) < 0 || (e = open_files(s, m->dir, true, fds)) < 0)
                 goto refuse;
         memset(&r, 0, sizeof(r));
@@ -189,7 +184,11 @@ static int admit(struct store *s, struct ps_msg *m, int fds[PS_FDS]) {
                 goto refuse;
         }
         m->id = r.id;
-        m->status = PS_NEW;
+        /* Below min_free the dump is refused, but its crash.json and log
+         * (a few KiB, out of the reserve) are kept: why it crashed is what
+         * matters most (docs/protocol.md §4.4, REFUSED). */
+        m->status = low_on_space(s, 0) ? PS_META_ONLY : PS_NEW;
+        m->code = m->status == PS_META_ONLY ? KDKP_E_DISK_FULL : 0;
         return PS_FDS;
 refuse:
         m->status = PS_REFUSE;
@@ -272,6 +271,7 @@ static uint64_t remove_dir(struct store *s, const char *dir) {
 struct retention {
         struct store *s;
         const char *host;
+        int64_t keep_id;        /* the dump just stored: never removed */
         int64_t n_host, total, remove_id;
         uint64_t pending;
         char remove_dir[256];
@@ -300,7 +300,7 @@ static int pick_cb(const struct dump_record *r, void *userdata) {
         bool over_host = c->keep_per_host && strcmp(r->host, t->host) == 0 && t->n_host > (int64_t)c->keep_per_host;
         bool over_total = c->max_total_size && t->total > (int64_t)c->max_total_size;
 
-        if (!finished(r) || !(over_host || over_total || low_on_space(t->s, t->pending)))
+        if (!finished(r) || r->id == t->keep_id || !(over_host || over_total || low_on_space(t->s, t->pending)))
                 return 0;
         t->remove_id = r->id;
         snprintf(t->remove_dir, sizeof(t->remove_dir), "%s", r->dir);
@@ -342,15 +342,17 @@ static void prune_missing(struct store *s) {
 }
 
 /* After each dump: keep N per host, a total size, and free space; oldest
- * first, index and disk together. A removed file that someone holds open
+ * first, index and disk together, and never the dump just stored (as
+ * systemd-coredump's vacuum keeps the newest file): when min_free cannot be
+ * met at all, the crash that just came in is still the one to look at. A removed file that someone holds open
  * (crash reading an old vmcore) keeps its blocks until it is closed: that
  * space counts as given back, or min_free would remove every dump. */
-static void retention(struct store *s, const char *host) {
+static void retention(struct store *s, const char *host, int64_t keep_id) {
         uint64_t pending = 0;
 
         prune_missing(s);
         for (int round = 0; round < 10000; round++) {
-                struct retention t = { .s = s, .host = host, .pending = pending };
+                struct retention t = { .s = s, .host = host, .keep_id = keep_id, .pending = pending };
                 uint64_t before, after, held, freed;
 
                 if (dump_index_foreach(s->index, NULL, 0, count_cb, &t) < 0)
@@ -374,6 +376,10 @@ static int finish(struct store *s, struct ps_msg *m) {
         bool complete = strcmp(m->dump_status, "complete") == 0;
 
         m->type = PS_OK;
+        /* The child names the outcome; only these may reach the index. */
+        if (!complete && strcmp(m->dump_status, "failed") != 0 && strcmp(m->dump_status, "hash-mismatch") != 0 &&
+            strcmp(m->dump_status, "meta-only") != 0)
+                snprintf(m->dump_status, sizeof(m->dump_status), "failed");
         if (d < 0 || dump_index_get(s->index, m->id, &r) < 0) {
                 m->type = PS_FINISH; /* not OK */
                 return 0;
@@ -382,6 +388,9 @@ static int finish(struct store *s, struct ps_msg *m) {
                 m->type = PS_FINISH;
                 return 0;
         }
+        /* Only the file sections came: there is no dump to keep. */
+        if (strcmp(m->dump_status, "meta-only") == 0)
+                (void)unlinkat(d, "vmcore-incomplete", 0);
         (void)unlinkat(d, "vmcore-incomplete.state", 0);
         snprintf(r.status, sizeof(r.status), "%s", m->dump_status);
         r.size = (int64_t)m->size;
@@ -389,8 +398,8 @@ static int finish(struct store *s, struct ps_msg *m) {
         if (dump_index_update(s->index, &r) < 0)
                 m->type = PS_FINISH;
         run_hook(s, &r);
-        if (complete)
-                retention(s, r.host);
+        if (complete || strcmp(m->dump_status, "meta-only") == 0)
+                retention(s, r.host, r.id);
         return 0;
 }
 

@@ -924,6 +924,90 @@ def test_retention():
     print(f"removed by hand: {gone}; the index forgot them, and kdumpd list shows only {kept}")
 
 
+def test_deferred():
+    """max_sessions 1: while one dump is received, a second client is
+    DEFERRED. Its crash.json and log are stored at once, before the first
+    dump ends (why it crashed is kept while it waits); it comes back and its
+    dump is stored too. Both are byte-identical to the local dump."""
+    vmcore = shared_vmcore("trixie")
+    small = local_dump(vmcore, "deferred.small")
+    reference = local_dump(small, "deferred.local")
+    s = Server("deferred", "max_sessions 1\nmax_sessions_per_host 4\nkeep_per_host 0\nrate_total 6M\n")
+    s.start()
+    first = second = None
+    try:
+        first = subprocess.Popen([DUMPTOOL, "-l", "-d", "31", "--secret", s.key, small, s.url()], stderr=subprocess.PIPE)
+        for _ in range(200):
+            if s.dump_dirs():
+                break
+            time.sleep(0.05)
+        first_dir = s.dump_dirs().pop()
+        second = subprocess.Popen([DUMPTOOL, "-l", "-d", "31", "--secret", s.key, small, s.url()], stderr=subprocess.PIPE)
+        early = None
+        for _ in range(600):
+            for d in s.dump_dirs() - {first_dir}:
+                files = os.listdir(os.path.join(s.dump_dir, d))
+                first_files = os.listdir(os.path.join(s.dump_dir, first_dir))
+                if "crash.json" in files and "log" in files and "vmcore" not in first_files and first.poll() is None:
+                    early = d
+            if early or second.poll() is not None:
+                break
+            time.sleep(0.05)
+        errs = [p.communicate(timeout=600)[1].decode() for p in (first, second)]
+    finally:
+        for p in (first, second):
+            if p and p.poll() is None:
+                p.kill()
+                p.wait()
+        s.stop()
+    if first.returncode or second.returncode:
+        raise LabError(f"clients exited {first.returncode}, {second.returncode}: {errs}")
+    if not early:
+        raise LabError("the second client's crash.json and log were not stored while the first dump was received")
+    deferrals = re.search(r"(\d+) deferrals", errs[1].strip().splitlines()[-1])
+    if "deferred: crash.json and the log are kept" not in open(s.log).read() or not deferrals or \
+            int(deferrals.group(1)) < 1:
+        raise LabError(f"no deferral: {open(s.log).read()} / {errs[1]}")
+    d = s.dumps()
+    if len(d) != 2 or any(x["status"] != "complete" for x in d):
+        raise LabError(f"the index holds {d}")
+    for x in d:
+        if not same_file(os.path.join(s.dump_dir, x["dir"], "vmcore"), reference):
+            raise LabError(f"{x['dir']}: differs from the local dump")
+        if "sysrq triggered crash" not in x["reason"]:
+            raise LabError(f"{x['dir']}: reason {x['reason']!r}")
+    print(f"deferred {early}: crash.json and log stored while the first dump was received; both stored "
+          "byte-identical; " + errs[1].strip().splitlines()[-1])
+
+
+def test_meta_only():
+    """Below min_free a dump is REFUSED, but its crash.json and log are kept:
+    the client exits 1 with one line saying so, the directory holds them and
+    no vmcore, the index says meta-only with the reason and signature, and
+    the hook runs with that status."""
+    vmcore = shared_vmcore("trixie")
+    s = Server("meta-only", "min_free 1000T\n")  # no filesystem has that much free
+    hooks = add_hook(s)
+    s.start()
+    try:
+        err = send(vmcore, s.url(), s.key, expect=1)
+    finally:
+        s.stop()
+    last = err.strip().splitlines()[-1]
+    if not re.search(r"failed: the server stored only crash.json and the log, as \S+, and refused the dump \(DISK_FULL\)$",
+                     last):
+        raise LabError(f"the client said: {last}")
+    d = s.dumps()
+    if len(d) != 1 or d[0]["status"] != "meta-only" or "sysrq triggered crash" not in d[0]["reason"] or \
+            not re.fullmatch(r"[0-9a-f]{64}", d[0]["signature"]):
+        raise LabError(f"the index holds {d}")
+    files = sorted(os.listdir(os.path.join(s.dump_dir, d[0]["dir"])))
+    if files != ["crash.json", "log", "vmcore-dmesg.txt"]:
+        raise LabError(f"{d[0]['dir']} holds {files}")
+    check_hook(hook_run(hooks, d[0]["id"]), d[0], s.dump_dir, KDUMPD_STATUS="meta-only")
+    print(f"min_free not met: {d[0]['dir']} holds {files}, index {d[0]['status']} {d[0]['reason']!r}; client: {last}")
+
+
 class Skip(Exception):
     pass
 
@@ -988,5 +1072,5 @@ if __name__ == "__main__":
                         "restart-early": test_restart_early,
                         "loss": test_loss, "frames": test_frames, "concurrency": test_concurrency, "replay": test_replay,
                         "forged": test_forged, "hostname": test_hostname, "hook": test_hook,
-                        "retention": test_retention, "retention-free": skippable(test_retention_free)},
+                        "retention": test_retention, "deferred": test_deferred, "meta-only": test_meta_only, "retention-free": skippable(test_retention_free)},
                        sys.argv))
