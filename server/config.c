@@ -17,7 +17,7 @@ void kdumpd_config_init(struct kdumpd_config *c) {
         *c = (struct kdumpd_config){
                 .max_sessions = 16, .max_meta_sessions = 64, .max_sessions_per_host = 2, .max_dump_size = 256ull << 30,
                 .max_meta_size = 32u << 20, .window = 4u << 20, .rate_total = 125000000, .min_free = 2ull << 30,
-                .idle_timeout = 60, .resume_keep = 3600, .keep_per_host = 10,
+                .idle_timeout = 60, .resume_keep = 3600, .keep_per_host = 10, .max_dumps_per_host = 10,
         };
         snprintf(c->listen, sizeof(c->listen), "0.0.0.0:%d", KDKP_PORT);
         snprintf(c->dump_dir, sizeof(c->dump_dir), "/var/crash");
@@ -48,7 +48,7 @@ static const struct option_def options[] = {
         STR(listen), STR(dump_dir), STR(index), STR(user), STR(hook),
         NUM(max_sessions), NUM(max_meta_sessions), NUM(max_sessions_per_host), SZ(max_dump_size), SZ(max_meta_size), SZ(window),
         SZ(rate_total), SZ(rate_per_host), SZ(min_free), NUM(idle_timeout), NUM(resume_keep),
-        NUM(keep_per_host), SZ(max_total_size),
+        NUM(keep_per_host), SZ(max_total_size), NUM(max_dumps_per_host),
 };
 
 static int set_number(uint64_t *dst, const char *v, size_t vlen, bool size) {

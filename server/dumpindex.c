@@ -230,6 +230,22 @@ int dump_index_find_dump_id(struct dump_index *idx, const char *key_name, const 
         return get_one(idx, s, ret);
 }
 
+int dump_index_count_recent(struct dump_index *idx, const char *key_name, const char *host, int64_t since,
+                            int64_t *ret_count) {
+        _cleanup_stmt_ sqlite3_stmt *s = NULL;
+        int e = prepare(idx, "SELECT count(*) FROM dumps WHERE key_name = ?1 AND host = ?2 AND received >= ?3", &s);
+
+        if (e < 0)
+                return e;
+        sqlite3_bind_text(s, 1, key_name, -1, SQLITE_TRANSIENT);
+        sqlite3_bind_text(s, 2, host, -1, SQLITE_TRANSIENT);
+        sqlite3_bind_int64(s, 3, since);
+        if (sqlite3_step(s) != SQLITE_ROW)
+                return -EIO;
+        *ret_count = sqlite3_column_int64(s, 0);
+        return 0;
+}
+
 int dump_index_find_dir(struct dump_index *idx, const char *dir, struct dump_record *ret) {
         _cleanup_stmt_ sqlite3_stmt *s = NULL;
         int e = prepare(idx, "SELECT " COLUMNS " FROM dumps WHERE dir = ?1", &s);

@@ -69,7 +69,7 @@ int ps_recv(int sock, struct ps_msg *m, int fds[PS_FDS]) {
                                 close(fd);
                 }
         }
-        if ((size_t)r != sizeof(*m) || (msg.msg_flags & (MSG_TRUNC | MSG_CTRUNC)) || m->type < PS_ADMIT || m->type > PS_OK) {
+        if ((size_t)r != sizeof(*m) || (msg.msg_flags & (MSG_TRUNC | MSG_CTRUNC)) || m->type < PS_ADMIT || m->type > PS_PAUSED) {
                 for (unsigned i = 0; i < PS_FDS; i++)
                         if (fds[i] >= 0)
                                 close(fds[i]), fds[i] = -1;

@@ -15,6 +15,7 @@ enum ps_type {
         PS_FILE_DONE,    /* child → parent: a file section is complete */
         PS_FINISH,       /* child → parent: the dump ended (complete, failed, ...) */
         PS_OK,           /* parent → child */
+        PS_PAUSED,       /* child → parent: its session ended first; the client may resume it */
 };
 
 /* PS_META_ONLY: a new dump that only its file sections may reach (the

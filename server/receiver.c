@@ -438,6 +438,15 @@ static void meta_of(struct ps_msg *m, const struct kdkp_init *in, const struct k
         m->crash_time = (int64_t)in->crash_time;
 }
 
+/* The session ends before its dump: the index says incomplete until the
+ * client resumes it (or retention, resume_keep later, removes it). */
+static void pause_dump(struct receiver *r, struct session *s) {
+        struct ps_msg m = s->meta;
+
+        m.type = PS_PAUSED;
+        (void)ask_parent(r, &m, NULL);
+}
+
 static int sink_file(void *userdata, unsigned section, const uint8_t *buf, size_t len, uint64_t off) {
         struct session *s = userdata;
 
@@ -826,6 +835,7 @@ static void try_pause(struct receiver *r, struct session *s) {
                 s->result_ready = s->closed = true;
                 s->closed_us = now_us();
                 close_files(s);
+                pause_dump(r, s);
                 fprintf(stderr, "kdumpd: %s: deferred: crash.json and the log are kept, the dump waits for a free slot\n",
                         s->meta.dir);
         }
@@ -1009,6 +1019,7 @@ static void on_session_packet(struct receiver *r, struct session *s, const struc
                 if (kdkp_error_parse(body, len, &m) == 0) {
                         fprintf(stderr, "kdumpd: %s: the client gave up: %s\n", s->meta.dir, m.text);
                         commit(s);
+                        pause_dump(r, s);
                         session_free(s);
                 }
                 break;
@@ -1107,6 +1118,7 @@ static void session_timers(struct receiver *r, struct session *s) {
                 send_sealed(r, s, KDKP_ERROR, body, kdkp_error_put(body, &m));
                 fprintf(stderr, "kdumpd: %s: idle; kept for a resume at offset %llu\n", s->meta.dir,
                         (unsigned long long)s->commit);
+                pause_dump(r, s);
                 session_free(s);
         }
 }

@@ -143,6 +143,18 @@ static bool low_on_space(const struct store *s, uint64_t pending) {
         return n != UINT64_MAX && n + pending < s->c->min_free;
 }
 
+#define DAY_SECONDS 86400
+
+/* More than max_dumps_per_host dumps of this host in the last day, this
+ * one counted. */
+static bool over_daily_cap(struct store *s, const struct dump_record *r) {
+        int64_t n;
+
+        return s->c->max_dumps_per_host &&
+               dump_index_count_recent(s->index, r->key_name, r->host, r->received - DAY_SECONDS, &n) == 0 &&
+               n > (int64_t)s->c->max_dumps_per_host;
+}
+
 static int admit(struct store *s, struct ps_msg *m, int fds[PS_FDS]) {
         struct dump_record r = { 0 };
         int e = dump_index_find_dump_id(s->index, m->key_name, m->dump_id, &r);
@@ -184,11 +196,14 @@ static int admit(struct store *s, struct ps_msg *m, int fds[PS_FDS]) {
                 goto refuse;
         }
         m->id = r.id;
-        /* Below min_free the dump is refused, but its crash.json and log
-         * (a few KiB, out of the reserve) are kept: why it crashed is what
+        /* Below min_free, or past max_dumps_per_host in a day (a machine in
+         * a crash loop), the dump is refused, but its crash.json and log (a
+         * few KiB, out of the reserve) are kept: why it crashed is what
          * matters most (docs/protocol.md §4.4, REFUSED). */
-        m->status = low_on_space(s, 0) ? PS_META_ONLY : PS_NEW;
-        m->code = m->status == PS_META_ONLY ? KDKP_E_DISK_FULL : 0;
+        m->status = PS_NEW;
+        m->code = low_on_space(s, 0) ? KDKP_E_DISK_FULL : over_daily_cap(s, &r) ? KDKP_E_RATE_LIMIT : 0;
+        if (m->code)
+                m->status = PS_META_ONLY;
         return PS_FDS;
 refuse:
         m->status = PS_REFUSE;
@@ -278,14 +293,18 @@ struct retention {
         int pass;
 };
 
-static bool finished(const struct dump_record *r) {
-        return strcmp(r->status, "receiving") != 0;
+/* Whether retention may remove a dump: not while it is received, nor while
+ * an unfinished one may still be resumed (resume_keep from when it stopped). */
+static bool removable(const struct store *s, const struct dump_record *r) {
+        if (strcmp(r->status, "receiving") == 0)
+                return false;
+        return strcmp(r->status, "incomplete") != 0 || r->finished + (int64_t)s->c->resume_keep <= time(NULL);
 }
 
 static int count_cb(const struct dump_record *r, void *userdata) {
         struct retention *t = userdata;
 
-        if (!finished(r))
+        if (!removable(t->s, r))
                 return 0;
         if (strcmp(r->host, t->host) == 0)
                 t->n_host++;
@@ -300,7 +319,7 @@ static int pick_cb(const struct dump_record *r, void *userdata) {
         bool over_host = c->keep_per_host && strcmp(r->host, t->host) == 0 && t->n_host > (int64_t)c->keep_per_host;
         bool over_total = c->max_total_size && t->total > (int64_t)c->max_total_size;
 
-        if (!finished(r) || r->id == t->keep_id || !(over_host || over_total || low_on_space(t->s, t->pending)))
+        if (!removable(t->s, r) || r->id == t->keep_id || !(over_host || over_total || low_on_space(t->s, t->pending)))
                 return 0;
         t->remove_id = r->id;
         snprintf(t->remove_dir, sizeof(t->remove_dir), "%s", r->dir);
@@ -403,8 +422,24 @@ static int finish(struct store *s, struct ps_msg *m) {
         return 0;
 }
 
+/* A session ended before its dump did: incomplete, since now, until its
+ * client comes back (admit makes it receiving again). */
+static int paused(struct store *s, struct ps_msg *m) {
+        struct dump_record r;
+
+        m->type = PS_OK;
+        if (dump_index_get(s->index, m->id, &r) < 0 || strcmp(r.status, "receiving") != 0)
+                return 0;
+        snprintf(r.status, sizeof(r.status), "incomplete");
+        r.finished = time(NULL);
+        dump_index_update(s->index, &r);
+        return 0;
+}
+
 int store_handle(struct store *s, struct ps_msg *m, int fds[PS_FDS]) {
         switch (m->type) {
+        case PS_PAUSED:
+                return paused(s, m);
         case PS_ADMIT:
                 return admit(s, m, fds);
         case PS_FILE_DONE:

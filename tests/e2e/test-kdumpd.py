@@ -473,7 +473,7 @@ def test_concurrency():
     vmcore = shared_vmcore("trixie")
     small = local_dump(vmcore, "concurrency.small")  # a -d 31 kdump file, re-sent at -d 31
     reference = local_dump(small, "concurrency.local")
-    s = Server("concurrency", "max_sessions 64\nmax_sessions_per_host 64\nkeep_per_host 0\n")
+    s = Server("concurrency", "max_sessions 64\nmax_sessions_per_host 64\nkeep_per_host 0\nmax_dumps_per_host 0\n")
     s.start()
     start = time.monotonic()
     try:
@@ -1007,6 +1007,60 @@ def test_meta_only():
     check_hook(hook_run(hooks, d[0]["id"]), d[0], s.dump_dir, KDUMPD_STATUS="meta-only")
     print(f"min_free not met: {d[0]['dir']} holds {files}, index {d[0]['status']} {d[0]['reason']!r}; client: {last}")
 
+    # A machine in a crash loop: past max_dumps_per_host in a day, the same.
+    small = local_dump(vmcore, "meta-only.small")
+    s = Server("daily-cap", "max_dumps_per_host 2\nkeep_per_host 0\n")
+    s.start()
+    try:
+        for _ in range(2):
+            send(small, s.url(), s.key)
+        err = send(small, s.url(), s.key, expect=1)
+    finally:
+        s.stop()
+    last = err.strip().splitlines()[-1]
+    statuses = [x["status"] for x in s.dumps()]
+    if not last.endswith("and refused the dump (RATE_LIMIT)") or statuses != ["complete", "complete", "meta-only"]:
+        raise LabError(f"max_dumps_per_host 2: the third client said {last!r}; the index says {statuses}")
+    print(f"max_dumps_per_host 2: {statuses}; the third client: {last}")
+
+
+def test_abandoned():
+    """A client killed in the middle of its dump: once the session idles out
+    the running kdumpd lists the dump incomplete (a client of the same dump
+    could still resume it). Retention spares it for resume_keep: with the
+    default it survives the next dump's retention (keep_per_host 1), with
+    resume_keep 0 that retention removes it."""
+    vmcore = shared_vmcore("trixie")
+    small = local_dump(vmcore, "abandoned.small")
+    for keep, spared in (("3600", True), ("0", False)):
+        s = Server(f"abandoned-{keep}", f"idle_timeout 2\nrate_total 4M\nkeep_per_host 1\nresume_keep {keep}\n")
+        s.start()
+        try:
+            c = subprocess.Popen([DUMPTOOL, "-l", "-d", "31", "--secret", s.key, small, s.url()], stderr=subprocess.DEVNULL)
+            for _ in range(200):
+                if s.dumps() and s.dumps()[0]["status"] == "receiving":
+                    break
+                time.sleep(0.05)
+            time.sleep(1)
+            c.kill()
+            c.wait()
+            for _ in range(100):
+                if s.dumps()[0]["status"] == "incomplete":
+                    break
+                time.sleep(0.1)
+            first = s.dumps()[0]
+            if first["status"] != "incomplete":
+                raise LabError(f"a killed client's dump, kdumpd running: {first['status']}, not incomplete")
+            send(small, s.url(), s.key, "--net-timeout", "60")
+        finally:
+            s.stop()
+        left = [(x["dir"], x["status"]) for x in s.dumps()]
+        kept = any(d == first["dir"] for d, _ in left)
+        if kept != spared or kept != os.path.isdir(os.path.join(s.dump_dir, first["dir"])):
+            raise LabError(f"resume_keep {keep}: after the next dump the index holds {left}")
+        print(f"resume_keep {keep}: the killed client's dump was listed incomplete; after the next dump "
+              f"{'spared' if kept else 'removed'}: {left}")
+
 
 class Skip(Exception):
     pass
@@ -1072,5 +1126,5 @@ if __name__ == "__main__":
                         "restart-early": test_restart_early,
                         "loss": test_loss, "frames": test_frames, "concurrency": test_concurrency, "replay": test_replay,
                         "forged": test_forged, "hostname": test_hostname, "hook": test_hook,
-                        "retention": test_retention, "deferred": test_deferred, "meta-only": test_meta_only, "retention-free": skippable(test_retention_free)},
+                        "retention": test_retention, "deferred": test_deferred, "meta-only": test_meta_only, "abandoned": test_abandoned, "retention-free": skippable(test_retention_free)},
                        sys.argv))
