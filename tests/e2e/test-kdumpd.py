@@ -782,6 +782,46 @@ def test_hook():
     print("client: " + err.strip().splitlines()[-1])
 
 
+MAIL_HOOK = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "conf", "kdumpd-hook-mail")
+MAILBOX = "/var/mail/root"
+
+
+def test_hook_mail():
+    """conf/kdumpd-hook-mail, as kdumpd runs it, through the machine's real
+    sendmail (scripts/install-deps puts dma there): a mail to root arrives
+    with the host, status and release in its subject and the reason,
+    signature and directory in its body."""
+    if not os.access("/usr/sbin/sendmail", os.X_OK):
+        raise LabError("no /usr/sbin/sendmail: run scripts/install-deps (it installs dma)")
+    vmcore = shared_vmcore("trixie")
+    small = local_dump(vmcore, "hook-mail.small")
+    before = os.path.getsize(MAILBOX) if os.path.exists(MAILBOX) else 0
+    s = Server("hook-mail", f"hook {os.path.realpath(MAIL_HOOK)}\n")
+    s.start()
+    try:
+        send(small, s.url(), s.key)
+        d = s.dumps()[0]
+        mail = ""
+        for _ in range(300):
+            if os.path.exists(MAILBOX) and os.path.getsize(MAILBOX) > before:
+                with open(MAILBOX, "rb") as f:
+                    f.seek(before)
+                    mail = f.read().decode(errors="replace")
+                if "Details:" in mail:
+                    break
+            time.sleep(0.1)
+    finally:
+        s.stop()
+    want = [f"Subject: [kdumpd] complete dump from labhost ({d['release']})", f"Reason:    {d['reason']}",
+            f"Signature: {d['signature']}", f"Directory: {os.path.join(s.dump_dir, d['dir'])}",
+            f"Details:   kdumpd show {d['id']}"]
+    missing = [w for w in want if w not in mail]
+    if missing:
+        raise LabError(f"no mail in {MAILBOX} with {missing}; what arrived: {mail[-1500:]!r}")
+    print(f"mail to root through {os.path.realpath('/usr/sbin/sendmail')}: " +
+          " | ".join(l for l in mail.splitlines() if l.startswith(("Subject:", "Reason:", "Signature:"))))
+
+
 def test_hostname():
     """A fleet-key client whose vmcore's nodename is ../../etc: the dump goes
     to <ip>-<time> inside dump_dir and nowhere else, and the index, list,
@@ -1126,5 +1166,5 @@ if __name__ == "__main__":
                         "restart-early": test_restart_early,
                         "loss": test_loss, "frames": test_frames, "concurrency": test_concurrency, "replay": test_replay,
                         "forged": test_forged, "hostname": test_hostname, "hook": test_hook,
-                        "retention": test_retention, "deferred": test_deferred, "meta-only": test_meta_only, "abandoned": test_abandoned, "retention-free": skippable(test_retention_free)},
+                        "retention": test_retention, "hook-mail": test_hook_mail, "deferred": test_deferred, "meta-only": test_meta_only, "abandoned": test_abandoned, "retention-free": skippable(test_retention_free)},
                        sys.argv))
