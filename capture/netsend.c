@@ -69,7 +69,7 @@ struct client {
         uint16_t features;        /* offered in HELLO, then agreed */
         enum probe probe;
         unsigned probe_tries, rto_streak, reprobes;
-        uint64_t probe_pn, probe_sent_us, reprobe_us;
+        uint64_t probe_sent_us, reprobe_us;
         enum phase phase;
         int init_tries;
         uint64_t hello_sent_us, hello_interval_us, hello_count;
@@ -471,7 +471,6 @@ static void send_probe(struct client *c) {
         uint8_t body[KDKP_MAX_DGRAM];
         size_t n = kdkp_ping_put(body, c->max_dgram, &m);
 
-        c->probe_pn = c->pn;
         c->probe_tries++;
         c->probe = PROBE_SENT;
         c->probe_sent_us = now_us();
@@ -1020,8 +1019,9 @@ static void check_rto(struct client *c) {
                 c->cwnd = CWND_MIN;
                 c->rto_us *= 2;
                 clamp_rto(c);
-                /* Two in a row with large frames: the path stopped carrying
-                 * them; the base size for the rest of the session (§6.7). */
+                /* Two in a row with large frames and nothing delivered
+                 * between: the path may have stopped carrying them, so the
+                 * base size (§6.7), until a probe says otherwise. */
                 if (++c->rto_streak >= 2 && c->dgram > c->base_dgram) {
                         large_frames_off(c);
                         c->rto_large_off = true;
