@@ -31,6 +31,7 @@
 #define REPROBES 8           /* probes again after timeouts turned large frames off */
 #define REPROBE_US 200000
 #define SOCKET_BUFFER (4 << 20)
+#define NET_READ_MAX (1u << 20) /* a read from the producer's pipe */
 #define RTO_MIN_US 10000
 #define RTO_MAX_US 2000000
 #define RTO_INITIAL_US 500000
@@ -831,27 +832,36 @@ static void add_mark(struct client *c) {
         c->n_marks++;
 }
 
-static void append(struct client *c, const uint8_t *p, size_t n) {
+/* n bytes already in the buffer at end join the stream: hashed, with a
+ * mark at each segment boundary. n never crosses the buffer's wrap. */
+static void appended(struct client *c, size_t n) {
         while (n > 0) {
-                size_t at = (size_t)(c->end % c->cap), room = c->cap - at, seg = KDKP_SEG - (size_t)(c->end % KDKP_SEG);
-                size_t k = n < room ? n : room;
+                size_t at = (size_t)(c->end % c->cap), seg = KDKP_SEG - (size_t)(c->end % KDKP_SEG);
+                size_t k = n < seg ? n : seg;
 
-                if (k > seg)
-                        k = seg;
-                memcpy(c->buf + at, p, k);
-                kdkp_chain_update(&c->chain, p, k);
+                kdkp_chain_update(&c->chain, c->buf + at, k);
                 c->end += k;
-                p += k;
                 n -= k;
                 if (c->end % KDKP_SEG == 0)
                         add_mark(c);
         }
 }
 
+static void append(struct client *c, const uint8_t *p, size_t n) {
+        while (n > 0) {
+                size_t at = (size_t)(c->end % c->cap), room = c->cap - at;
+                size_t k = n < room ? n : room;
+
+                memcpy(c->buf + at, p, k);
+                appended(c, k);
+                p += k;
+                n -= k;
+        }
+}
+
 static int fill(struct client *c, char *why, size_t why_len) {
         while (!c->eof && c->end - c->base < c->cap) {
-                size_t room = c->cap - (size_t)(c->end - c->base), n;
-                uint8_t tmp[65536];
+                size_t room = c->cap - (size_t)(c->end - c->base), at = (size_t)(c->end % c->cap), n;
                 ssize_t got;
 
                 if (c->head_done < c->o->head_len) {
@@ -860,7 +870,9 @@ static int fill(struct client *c, char *why, size_t why_len) {
                         c->head_done += n;
                         continue;
                 }
-                got = read(c->o->source_fd, tmp, room < sizeof(tmp) ? room : sizeof(tmp));
+                /* Straight into the buffer, up to its wrap. */
+                n = room < c->cap - at ? room : c->cap - at;
+                got = read(c->o->source_fd, c->buf + at, n < NET_READ_MAX ? n : NET_READ_MAX);
                 if (got < 0 && (errno == EAGAIN || errno == EINTR))
                         return 0;
                 if (got < 0) {
@@ -875,7 +887,7 @@ static int fill(struct client *c, char *why, size_t why_len) {
                         kdkp_chain_final(&c->chain, c->digest);
                         break;
                 }
-                append(c, tmp, (size_t)got);
+                appended(c, (size_t)got);
         }
         return 0;
 }

@@ -709,31 +709,69 @@ static bool add_range(struct session *s, uint64_t start, uint64_t end) {
 
 /* Parses and hashes [recv, upto) from the window, stopping at each segment
  * boundary to snapshot the parser (§8.1). */
-static int advance(struct receiver *r, struct session *s, uint64_t upto, char *why, size_t why_len) {
+/* The next n stream bytes, at recv, are parsed and hashed; at each segment
+ * boundary the parser is snapshot (§8.1). */
+static int consume(struct receiver *r, struct session *s, const uint8_t *p, size_t n, char *why, size_t why_len) {
         struct kdkp_limits lim = limits_of(r);
         struct kdkp_sink sink = sink_ops;
 
         sink.userdata = s;
+        while (n > 0) {
+                size_t seg = KDKP_SEG - (size_t)(s->recv % KDKP_SEG), k = n < seg ? n : seg;
+                int e;
+
+                kdkp_chain_update(&s->chain, p, k);
+                e = kdkp_parser_feed(&s->parser, p, k, &lim, &sink, why, why_len);
+                if (e < 0)
+                        return e;
+                s->recv += k;
+                p += k;
+                n -= k;
+                if (s->recv % KDKP_SEG == 0) {
+                        s->snap = (struct snapshot){ .offset = s->recv, .parser = s->parser };
+                        memcpy(s->snap.h, s->chain.h, 32);
+                }
+        }
+        return 0;
+}
+
+/* [recv, upto) from the window. */
+static int advance(struct receiver *r, struct session *s, uint64_t upto, char *why, size_t why_len) {
         while (s->recv < upto) {
                 size_t at = (size_t)(s->recv % s->window), n = (size_t)(upto - s->recv);
-                size_t seg = KDKP_SEG - (size_t)(s->recv % KDKP_SEG);
                 int e;
 
                 if (n > s->window - at)
                         n = s->window - at;
-                if (n > seg)
-                        n = seg;
-                kdkp_chain_update(&s->chain, s->win + at, n);
-                e = kdkp_parser_feed(&s->parser, s->win + at, n, &lim, &sink, why, why_len);
+                e = consume(r, s, s->win + at, n, why, why_len);
                 if (e < 0)
                         return e;
-                s->recv += n;
-                if (s->recv % KDKP_SEG == 0)
-                        s->snap = (struct snapshot){ .offset = s->recv, .parser = s->parser };
-                if (s->recv % KDKP_SEG == 0)
-                        memcpy(s->snap.h, s->chain.h, 32);
         }
         return 0;
+}
+
+/* In order with nothing held above it: straight from the packet. Else into
+ * the window, and on from there once the hole below is filled. */
+static int take(struct receiver *r, struct session *s, const uint8_t *payload, uint64_t off, uint64_t end, char *why,
+                size_t why_len) {
+        if (off == s->recv && s->n_ranges == 0)
+                return consume(r, s, payload, (size_t)(end - off), why, why_len);
+        for (uint64_t o = off; o < end;) {
+                size_t at = (size_t)(o % s->window), k = (size_t)(end - o);
+                if (k > s->window - at)
+                        k = s->window - at;
+                memcpy(s->win + at, payload + (o - off), k);
+                o += k;
+        }
+        if (!add_range(s, off, end)) {
+                s->ack_now = true;
+                return 0;
+        }
+        if (s->ranges[0].start != s->recv)
+                return 0;
+        end = s->ranges[0].end;
+        memmove(s->ranges, s->ranges + 1, --s->n_ranges * sizeof(s->ranges[0]));
+        return advance(r, s, end, why, why_len);
 }
 
 /* Each session's share of rate_total, at most rate_per_host; 0: no cap. */
@@ -944,22 +982,7 @@ static void on_data(struct receiver *r, struct session *s, const struct kdkp_hea
         }
         if (off > s->recv)
                 s->ack_now = true; /* above a hole */
-        for (uint64_t o = off; o < end;) {
-                size_t at = (size_t)(o % s->window), k = (size_t)(end - o);
-                if (k > s->window - at)
-                        k = s->window - at;
-                memcpy(s->win + at, payload + (o - off), k);
-                o += k;
-        }
-        if (!add_range(s, off, end)) {
-                s->ack_now = true;
-                return;
-        }
-        if (s->ranges[0].start != s->recv)
-                return;
-        end = s->ranges[0].end;
-        memmove(s->ranges, s->ranges + 1, --s->n_ranges * sizeof(s->ranges[0]));
-        e = advance(r, s, end, why, sizeof(why));
+        e = take(r, s, payload, off, end, why, sizeof(why));
         if (e < 0) {
                 fail_session(r, s, e == -EFBIG ? KDKP_E_DUMP_TOO_LARGE : e == -ENOSPC ? KDKP_E_DISK_FULL
                                    : e == -EBADMSG ? KDKP_E_PROTOCOL : KDKP_E_INTERNAL,
