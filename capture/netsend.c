@@ -1223,7 +1223,7 @@ int netsend_run(const struct netsend_options *o, struct netsend_result *ret, cha
         kdkp_psk_init(&c.psk, o->psk);
         c.init.resume_buffer = (uint32_t)c.cap;
         c.init.stream_format = 1;
-        kdkp_chain_init(&c.chain, c.init.dump_id);
+        kdkp_chain_init(&c.chain, c.psk.stream_key, c.init.dump_id);
         add_mark(&c);
         c.start_us = c.giveup_start_us = c.last_auth_us = c.tokens_us = now_us();
         r = run(&c, why, why_len);
@@ -1235,6 +1235,7 @@ int netsend_run(const struct netsend_options *o, struct netsend_result *ret, cha
         report_progress(&c, true);
 out:
         sodium_memzero(&c.psk, sizeof(c.psk));
+        kdkp_chain_done(&c.chain);
         sodium_memzero(&c.keys, sizeof(c.keys));
         free(c.buf);
         free(c.marks);

@@ -92,6 +92,7 @@ void kdkp_psk_init(struct kdkp_psk *p, const uint8_t psk[KDKP_KEY_BYTES]) {
         memcpy(p->key_id, id, 8);
         crypto_kdf_derive_from_key(p->mac_key, 32, 2, "kdkt-psk", psk);
         crypto_kdf_derive_from_key(p->hs_key, 32, 3, "kdkt-psk", psk);
+        crypto_kdf_derive_from_key(p->stream_key, 32, 4, "kdkt-psk", psk);
 }
 
 void kdkp_key_id_hex(const uint8_t key_id[8], char out[17]) {

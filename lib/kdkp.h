@@ -87,12 +87,13 @@ struct kdkp_psk {
         uint8_t key_id[8];
         uint8_t mac_key[32];
         uint8_t hs_key[32];
+        uint8_t stream_key[32]; /* K_stream: the stream digest's (§5.3) */
 };
 
 /* Parses a key file's text: exactly 64 hex digits and at most one '\n'.
  * Returns 0 with the 32 bytes, or -EINVAL. */
 int kdkp_key_parse(const char *text, size_t len, uint8_t ret[KDKP_KEY_BYTES]);
-/* Derives key_id, K_mac and K_hs. */
+/* Derives key_id, K_mac, K_hs and K_stream. */
 void kdkp_psk_init(struct kdkp_psk *p, const uint8_t psk[KDKP_KEY_BYTES]);
 /* key_id as 16 hex digits and a NUL. */
 void kdkp_key_id_hex(const uint8_t key_id[8], char out[17]);

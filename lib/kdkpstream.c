@@ -187,15 +187,35 @@ int kdkp_parser_feed(struct kdkp_parser *p, const uint8_t *buf, size_t len, cons
         return 0;
 }
 
-void kdkp_chain_init(struct kdkp_chain *c, const uint8_t dump_id[16]) {
-        static const char label[] = "kdumpkit stream v1";
+void kdkp_chain_init(struct kdkp_chain *c, const uint8_t stream_key[32], const uint8_t dump_id[16]) {
+        static const char label[] = "kdumpkit stream v2";
         crypto_generichash_state st;
 
-        crypto_generichash_init(&st, NULL, 0, 32);
+        crypto_generichash_init(&st, stream_key, 32, 32);
         crypto_generichash_update(&st, (const uint8_t *)label, sizeof(label) - 1);
         crypto_generichash_update(&st, dump_id, 16);
-        crypto_generichash_final(&st, c->h, 32);
+        crypto_generichash_final(&st, c->master, 32);
+        memset(c->h, 0, sizeof(c->h));
         c->offset = 0;
+}
+
+void kdkp_chain_done(struct kdkp_chain *c) {
+        sodium_memzero(c, sizeof(*c));
+}
+
+/* Segment i (from 1) is the stream's bytes [(i-1)·SEG, i·SEG). */
+static void segment_begin(struct kdkp_chain *c) {
+        uint8_t key[crypto_onetimeauth_KEYBYTES];
+
+        crypto_kdf_derive_from_key(key, sizeof(key), c->offset / KDKP_SEG + 1, "kdkt-seg", c->master);
+        crypto_onetimeauth_init(&c->state, key);
+        crypto_onetimeauth_update(&c->state, c->h, KDKP_CHAIN_TAG);
+        sodium_memzero(key, sizeof(key));
+}
+
+static void segment_end(struct kdkp_chain *c) {
+        crypto_onetimeauth_final(&c->state, c->h);
+        memset(c->h + KDKP_CHAIN_TAG, 0, sizeof(c->h) - KDKP_CHAIN_TAG);
 }
 
 void kdkp_chain_resume(struct kdkp_chain *c, uint64_t offset, const uint8_t h[32]) {
@@ -209,16 +229,14 @@ void kdkp_chain_update(struct kdkp_chain *c, const uint8_t *buf, size_t len) {
 
                 if (n > len)
                         n = len;
-                if (in_seg == 0) {
-                        crypto_generichash_init(&c->state, NULL, 0, 32);
-                        crypto_generichash_update(&c->state, c->h, 32);
-                }
-                crypto_generichash_update(&c->state, buf, n);
+                if (in_seg == 0)
+                        segment_begin(c);
+                crypto_onetimeauth_update(&c->state, buf, n);
                 c->offset += n;
                 buf += n;
                 len -= n;
                 if (c->offset % KDKP_SEG == 0)
-                        crypto_generichash_final(&c->state, c->h, 32);
+                        segment_end(c);
         }
 }
 
@@ -227,10 +245,11 @@ void kdkp_chain_final(struct kdkp_chain *c, uint8_t digest[32]) {
         uint8_t len[8];
 
         if (c->offset % KDKP_SEG != 0)
-                crypto_generichash_final(&c->state, c->h, 32);
+                segment_end(c);
         put_le64(len, c->offset);
-        crypto_generichash_init(&st, NULL, 0, 32);
-        crypto_generichash_update(&st, c->h, 32);
+        crypto_generichash_init(&st, c->master, 32, 32);
+        crypto_generichash_update(&st, c->h, KDKP_CHAIN_TAG);
         crypto_generichash_update(&st, len, 8);
         crypto_generichash_final(&st, digest, 32);
+        kdkp_chain_done(c);
 }

@@ -60,18 +60,26 @@ int kdkp_parser_feed(struct kdkp_parser *p, const uint8_t *buf, size_t len, cons
 /* Whether the stream ended properly, on the flattened end record. */
 bool kdkp_parser_done(const struct kdkp_parser *p);
 
-/* The stream digest of §5.3: a chain of BLAKE2b-256 values over 1 MiB
- * segments, so that hashing can resume from one stored value. */
+/* The stream digest of §5.3: a chain of Poly1305 tags over 1 MiB segments,
+ * each under a key of its own derived from the dump's (K_stream and
+ * dump_id), so that hashing can resume from one stored value. Poly1305 is
+ * a quarter of BLAKE2b's cost, and both ends hash every byte. */
+#define KDKP_CHAIN_TAG 16u     /* the bytes of a chain value that carry the tag */
 struct kdkp_chain {
-        crypto_generichash_state state; /* the open segment, when offset % SEG != 0 */
-        uint8_t h[32];                  /* h[i] for the last completed segment */
+        crypto_onetimeauth_state state; /* the open segment, when offset % SEG != 0 */
+        uint8_t master[32];             /* the dump's chain key */
+        uint8_t h[32];                  /* h[i] for the last completed segment: a tag, then 16 zeros */
         uint64_t offset;                /* stream bytes hashed */
 };
-void kdkp_chain_init(struct kdkp_chain *c, const uint8_t dump_id[16]);
-/* Resumes at a segment boundary offset with its chain value. */
+/* stream_key is K_stream (struct kdkp_psk). */
+void kdkp_chain_init(struct kdkp_chain *c, const uint8_t stream_key[32], const uint8_t dump_id[16]);
+/* Resumes, after init, at a segment boundary offset with its chain value. */
 void kdkp_chain_resume(struct kdkp_chain *c, uint64_t offset, const uint8_t h[32]);
+/* Forgets the keys. */
+void kdkp_chain_done(struct kdkp_chain *c);
 /* Hashes len more bytes. When the data crosses a segment boundary the
  * caller wants to know of, it feeds up to the boundary first. */
 void kdkp_chain_update(struct kdkp_chain *c, const uint8_t *buf, size_t len);
-/* D = BLAKE2b-256(h[n] ‖ u64 L); c is left unusable. */
+/* D = BLAKE2b-256(h[n] ‖ u64 L, key = the dump's chain key); c is left
+ * unusable. */
 void kdkp_chain_final(struct kdkp_chain *c, uint8_t digest[32]);

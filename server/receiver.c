@@ -32,6 +32,9 @@
 #define HANDSHAKE_RATE 2000u     /* HELLOs and INITs a second */
 #define STATE_SLOT COMMIT_SLOT_BYTES
 #define STATE_MAGIC "KDKPSTAT"
+/* 2: chain values of the stream digest v2 (Poly1305, §5.3); a slot of 1
+ * holds a v1 value, so such a dump starts again from 0. */
+#define STATE_VERSION 2
 #define META_WINDOW (1u << 20)   /* reassembly for a session that sends only file sections (§6.3) */
 #define DEFER_RETRY_MS 2000u
 
@@ -238,7 +241,7 @@ static uint64_t state_slot(struct session *s, uint8_t slot[STATE_SLOT]) {
         static_assert(sizeof(struct kdkp_parser) <= 256, "the parser fits its place in a state slot");
         memset(slot, 0, STATE_SLOT);
         memcpy(slot, STATE_MAGIC, 8);
-        put_le32(slot + 8, 1);
+        put_le32(slot + 8, STATE_VERSION);
         put_le64(slot + 16, ++s->generation);
         memcpy(slot + 24, s->dump_id, 16);
         memcpy(slot + 40, s->key->psk.key_id, 8);
@@ -253,7 +256,7 @@ static bool state_slot_valid(const uint8_t *slot, const struct session *s) {
         uint8_t sum[32];
 
         crypto_generichash(sum, 32, slot, STATE_SLOT - 32, NULL, 0);
-        return memcmp(slot, STATE_MAGIC, 8) == 0 && le32(slot + 8) == 1 && sodium_memcmp(sum, slot + STATE_SLOT - 32, 32) == 0 &&
+        return memcmp(slot, STATE_MAGIC, 8) == 0 && le32(slot + 8) == STATE_VERSION && sodium_memcmp(sum, slot + STATE_SLOT - 32, 32) == 0 &&
                memcmp(slot + 24, s->dump_id, 16) == 0 && memcmp(slot + 40, s->key->psk.key_id, 8) == 0;
 }
 
@@ -570,7 +573,7 @@ static int admit(struct receiver *r, struct session *s, const struct kdkp_init *
         if (!s->win)
                 return -ENOMEM;
         kdkp_parser_init(&s->parser);
-        kdkp_chain_init(&s->chain, in->dump_id);
+        kdkp_chain_init(&s->chain, s->key->psk.stream_key, in->dump_id);
         s->snap.parser = s->parser;
         memcpy(s->snap.h, s->chain.h, 32);
         if (m.status == PS_RESUME)

@@ -32,9 +32,11 @@
 #define DATA_CIPHERTEXT_HEX "fd23207322276fb90bc4b247fc84d40a76c1449f504915bf1a7de5"
 #define DATA_TAG_HEX "96e25a6c11a870b3db439aa1a15bb91a"
 #define DUMP_ID_HEX "a0a1a2a3a4a5a6a7a8a9aaabacadaeaf"
-#define H0_HEX "e4b90929fecd1115be76105e2c7e5a990e6d863cb998d3704daede33ba2170ff"
-#define H1_HEX "2f188fbbf099412966a803bde8168a067a61b8bb09700f66922a911af02ad5e2"
-#define DIGEST_HEX "c8432655419fd8a0944e95c1c061b064777cb35c5a03925fbab93557badeb85a"
+#define K_STREAM_HEX "b49de86ae7cf488bbdc084c0afe1f40b279824002b1194905f48aa92dd3b7496"
+#define CHAIN_KEY_HEX "7473359bfbba33c0cfd8709e4a144099e0fe0de4df5055238f0983be8bda099d"
+#define K_SEG1_HEX "10b513a5f5fcf6c577219660e0d941970ecd4b06a7b2b0b8ae571625e40f5a6c"
+#define H1_HEX "b5a3f04aaa438b9e243af52b5f5aa539" "00000000000000000000000000000000"
+#define DIGEST_HEX "643ee651bf10774e5acab2d7376587344ebbf4dfac9b50c08c3275ae169c6bba"
 
 /* Decodes a spec vector; the length must be exactly what the table says. */
 static void unhex(uint8_t *out, size_t len, const char *hex) {
@@ -199,23 +201,87 @@ TEST(data_packet_opens_and_parses) {
 }
 
 TEST(stream_digest_chain) {
-        uint8_t dump_id[16], stream[19];
+        uint8_t key[32], dump_id[16], stream[19], zero[32] = { 0 };
+        struct kdkp_psk psk;
         struct kdkp_chain c;
         uint8_t digest[32];
 
         init_sodium();
+        unhex(key, 32, PSK_HEX);
+        kdkp_psk_init(&psk, key);
+        ASSERT_BYTES(psk.stream_key, K_STREAM_HEX, 32);
         unhex(dump_id, 16, DUMP_ID_HEX);
         kdkp_section_put(stream, KDKP_SECTION_CRASH_JSON, 0, 3);
         memcpy(stream + 16, "{}\n", 3);
-        kdkp_chain_init(&c, dump_id);
-        ASSERT_BYTES(c.h, H0_HEX, 32);
+        kdkp_chain_init(&c, psk.stream_key, dump_id);
+        ASSERT_BYTES(c.master, CHAIN_KEY_HEX, 32);
+        ASSERT_TRUE(memcmp(c.h, zero, 32) == 0);
         /* in two pieces: the chain does not depend on how bytes arrive */
         kdkp_chain_update(&c, stream, 5);
         kdkp_chain_update(&c, stream + 5, 14);
         ASSERT_EQ_U64(c.offset, 19);
         kdkp_chain_final(&c, digest);
-        ASSERT_BYTES(c.h, H1_HEX, 32);
         ASSERT_BYTES(digest, DIGEST_HEX, 32);
+}
+
+/* §5.3 with libsodium alone: K_stream, the chain key, segment 1's key,
+ * h[1] = Poly1305(k_1, h[0] ‖ segment), D = BLAKE2b(h[1] ‖ u64 L, key). */
+TEST(stream_digest_as_libsodium_computes_it) {
+        uint8_t psk[32], ks[32], dump_id[16], in[18 + 16], chain_key[32], k1[32], msg[16 + 19], h1[32] = { 0 };
+        uint8_t fin[16 + 8], digest[32];
+
+        init_sodium();
+        unhex(psk, 32, PSK_HEX);
+        unhex(dump_id, 16, DUMP_ID_HEX);
+        ASSERT_EQ_INT(crypto_kdf_derive_from_key(ks, 32, 4, "kdkt-psk", psk), 0);
+        memcpy(in, "kdumpkit stream v2", 18);
+        memcpy(in + 18, dump_id, 16);
+        ASSERT_EQ_INT(crypto_generichash(chain_key, 32, in, sizeof(in), ks, 32), 0);
+        ASSERT_EQ_INT(crypto_kdf_derive_from_key(k1, 32, 1, "kdkt-seg", chain_key), 0);
+        memset(msg, 0, sizeof(msg));
+        kdkp_section_put(msg + 16, KDKP_SECTION_CRASH_JSON, 0, 3);
+        memcpy(msg + 32, "{}\n", 3);
+        ASSERT_EQ_INT(crypto_onetimeauth(h1, msg, sizeof(msg), k1), 0);
+        memcpy(fin, h1, 16);
+        put_le64(fin + 16, 19);
+        ASSERT_EQ_INT(crypto_generichash(digest, 32, fin, sizeof(fin), chain_key, 32), 0);
+        ASSERT_BYTES(ks, K_STREAM_HEX, 32);
+        ASSERT_BYTES(chain_key, CHAIN_KEY_HEX, 32);
+        ASSERT_BYTES(k1, K_SEG1_HEX, 32);
+        ASSERT_BYTES(h1, H1_HEX, 32);
+        ASSERT_BYTES(digest, DIGEST_HEX, 32);
+}
+
+/* A chain value at a segment boundary, stored and resumed, goes on to the
+ * same digest as the chain that never stopped. */
+TEST(stream_digest_resumes) {
+        static uint8_t stream[KDKP_SEG + 4096];
+        uint8_t key[32], dump_id[16], h[32], whole[32], resumed[32];
+        struct kdkp_psk psk;
+        struct kdkp_chain a, b;
+
+        init_sodium();
+        for (size_t i = 0; i < sizeof(stream); i++)
+                stream[i] = (uint8_t)(i * 31 + 7);
+        unhex(key, 32, PSK_HEX);
+        kdkp_psk_init(&psk, key);
+        unhex(dump_id, 16, DUMP_ID_HEX);
+        kdkp_chain_init(&a, psk.stream_key, dump_id);
+        kdkp_chain_update(&a, stream, KDKP_SEG);
+        memcpy(h, a.h, 32);
+        kdkp_chain_update(&a, stream + KDKP_SEG, 4096);
+        kdkp_chain_final(&a, whole);
+        kdkp_chain_init(&b, psk.stream_key, dump_id);
+        kdkp_chain_resume(&b, KDKP_SEG, h);
+        kdkp_chain_update(&b, stream + KDKP_SEG, 4096);
+        kdkp_chain_final(&b, resumed);
+        ASSERT_TRUE(memcmp(whole, resumed, 32) == 0);
+        /* another dump_id: another digest */
+        dump_id[0] ^= 1;
+        kdkp_chain_init(&b, psk.stream_key, dump_id);
+        kdkp_chain_update(&b, stream, sizeof(stream));
+        kdkp_chain_final(&b, resumed);
+        ASSERT_TRUE(memcmp(whole, resumed, 32) != 0);
 }
 
 TEST(seal_open_round_trip) {
