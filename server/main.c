@@ -156,6 +156,8 @@ static int parent_loop(struct store *s, int ps, pid_t pid) {
                         if (fds[i] >= 0)
                                 close(fds[i]);
                 n = store_handle(s, &m, fds);
+                if (m.type == PS_NO_REPLY)
+                        continue;
                 e = ps_send(ps, &m, fds, n > 0 ? (unsigned)n : 0);
                 for (int i = 0; i < n; i++)
                         close(fds[i]);

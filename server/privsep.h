@@ -10,9 +10,10 @@
 #include <sys/types.h>
 
 enum ps_type {
+        PS_NO_REPLY = 0, /* what the parent sets in a request it does not answer */
         PS_ADMIT = 1,    /* child → parent: a dump to start or resume */
         PS_ADMITTED,     /* parent → child: its directory, with 4 fds */
-        PS_FILE_DONE,    /* child → parent: a file section is complete */
+        PS_FILE_DONE,    /* child → parent: a file section is complete (no reply) */
         PS_FINISH,       /* child → parent: the dump ended (complete, failed, ...) */
         PS_OK,           /* parent → child */
         PS_PAUSED,       /* child → parent: its session ended first; the client may resume it */

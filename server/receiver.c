@@ -478,19 +478,15 @@ static void log_signature(struct session *s, struct ps_msg *m) {
 static int sink_file_done(void *userdata, unsigned section, uint32_t flags) {
         struct session *s = userdata;
         struct ps_msg m = s->meta;
-        int e;
 
         (void)flags;
-        /* EINVAL: /dev/null, standing in for a section already complete,
-         * which a resume from before its end sends again (as in commit()) */
-        if (fdatasync(s->fds[section == KDKP_SECTION_CRASH_JSON ? PS_FD_JSON : PS_FD_LOG]) < 0 && errno != EINVAL)
-                return -errno;
+        /* The parent syncs and renames it, and does not answer: the
+         * sessions go on meanwhile. */
         m.type = PS_FILE_DONE;
         m.section = section;
         if (section == KDKP_SECTION_LOG)
                 log_signature(s, &m);
-        e = ask_parent(s->r, &m, NULL);
-        return e < 0 ? e : m.type == PS_OK ? 0 : -EIO;
+        return ps_send(s->r->parent, &m, NULL, 0);
 }
 
 static int sink_dump(void *userdata, const uint8_t *buf, size_t len, uint64_t off) {

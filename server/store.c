@@ -213,14 +213,18 @@ refuse:
 
 /* A complete file section takes its final name; the log also gets netdump's
  * name, "log", as a hard link. */
+/* The data first, then its name. The network child does not wait for this
+ * (no reply): 10-30 ms of fsync here must not stall its sessions. A file
+ * already renamed (a resume sent the section again) is left as it is. */
 static int file_done(struct store *s, struct ps_msg *m) {
         _cleanup_close_ int d = openat(s->root, m->dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
         bool log = m->section == KDKP_SECTION_LOG;
         const char *from = incomplete_names[log ? PS_FD_LOG : PS_FD_JSON], *to = log ? "vmcore-dmesg.txt" : "crash.json";
+        _cleanup_close_ int f = d < 0 ? -1 : openat(d, from, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
         struct dump_record r;
 
-        m->type = PS_OK;
-        if (d < 0 || renameat(d, from, d, to) < 0 || fsync(d) < 0)
+        m->type = PS_NO_REPLY;
+        if (f < 0 || fdatasync(f) < 0 || renameat(d, from, d, to) < 0 || fsync(d) < 0)
                 return 0;
         if (log)
                 (void)linkat(d, to, d, "log", 0);
