@@ -456,6 +456,9 @@ static int net_dump(const struct args *a, struct vmcore *v) {
             a->dumpfile, res.dir, (double)res.length / (1 << 20), res.seconds,
             res.seconds > 0 ? (double)res.length / (1 << 20) / res.seconds : 0.0,
             (double)res.retransmitted / (1 << 20), res.resumes, res.deferrals, res.datagram, res.spurious_rtos);
+        say(MSG_DEBUG, "%s: %u packets lost (%u window reductions), %u timeouts, %u tail probes; SRTT %.2f ms, "
+            "smallest RTT %.2f ms, delivery rate %.1f MiB/s", a->dumpfile, res.losses, res.loss_events, res.rtos,
+            res.tail_probes, res.srtt_ms, res.min_rtt_ms, res.bandwidth / (1 << 20));
         return 0;
 }
 

@@ -24,7 +24,11 @@
 #define INFLIGHT_MAX 4096u   /* packets in flight: cwnd's ceiling */
 #define RETX_MAX 8192u       /* lost ranges waiting to be sent again */
 #define CWND_INITIAL 16u
-#define CWND_MIN 4u
+#define CWND_MIN 4u          /* after an RTO, before slow start */
+/* The least a loss event leaves: the server acknowledges every 8 DATA
+ * (§6.2), and a window of fewer than two ACKs' worth stalls until a probe
+ * whenever one ACK is lost. */
+#define CWND_LOSS_MIN 16u
 #define BURST 16u            /* packets a sendmmsg() */
 #define BURST_US 500         /* pacing tokens never exceed this much of the rate */
 #define PROBE_TRIES 3
@@ -41,7 +45,9 @@
 #define PATH_TIMEOUT_US 8000000
 #define PING_IDLE_US 1000000
 #define REORDER_THRESHOLD 3
-#define TLP_MIN_US 2000       /* the tail probe waits at least this (and 2 SRTT) */
+#define TLP_MIN_US 1000       /* a tail probe waits at least this (and 2 SRTT) */
+#define TLP_MAX 2             /* tail probes before the RTO has its turn */
+#define FIN_QUICK 3           /* FINs resent at the probe timeout before the RTO */
 
 enum phase { HELLO_SENT, INIT_SENT, TRANSFER, WAIT, DONE };
 enum probe { PROBE_NONE, PROBE_SENT, PROBE_DONE };
@@ -105,7 +111,7 @@ struct client {
         int64_t srtt_us, rttvar_us, rto_us;
         int64_t min_rtt_us;       /* the smallest send-to-ACK time, the server's delay included */
         uint64_t rack_sent_us;    /* the send time of the newest packet known delivered */
-        bool tlp_sent;            /* a tail probe since the last ACK */
+        unsigned tlps;            /* tail probes since the last ACK */
         uint64_t last_ack_us;
         uint32_t cwnd, ssthresh, acked_in_cwnd;
         uint64_t recovery_pn;     /* a loss of a pn at or below this is the same event */
@@ -129,6 +135,7 @@ struct client {
         unsigned queued;
 
         bool fin_sent;
+        unsigned fin_tries;
         uint64_t fin_sent_us;
         /* DEFERRED or REFUSED (§4.4): this session carries only the file
          * sections, up to pause_at, and ends with a pausing FIN. */
@@ -440,6 +447,7 @@ static void forget_flights(struct client *c) {
         c->n_retx = 0;
         c->n_sack = 0;
         c->fin_sent = false;
+        c->fin_tries = 0;
         /* pns start again in every session */
         c->largest_acked_pn = UINT64_MAX;
         c->recovery_pn = 0;
@@ -550,7 +558,7 @@ static struct flight *flight_at(struct client *c, size_t i) {
 static uint32_t bdp_packets(const struct client *c) {
         double packets = c->bwe * (double)c->min_rtt_us / (double)c->dgram;
 
-        return packets > CWND_MIN ? (packets < INFLIGHT_MAX ? (uint32_t)packets : INFLIGHT_MAX) : CWND_MIN;
+        return packets > CWND_LOSS_MIN ? (packets < INFLIGHT_MAX ? (uint32_t)packets : INFLIGHT_MAX) : CWND_LOSS_MIN;
 }
 
 /* A loss event decreases the window to what the path was seen to deliver
@@ -560,16 +568,18 @@ static uint32_t bdp_packets(const struct client *c) {
  * rate is known, it halves, as AIMD does. */
 static void lose(struct client *c, struct flight *f) {
         f->state = 2;
+        c->result->losses++;
         if (c->n_retx < RETX_MAX)
                 c->retx[c->n_retx++] = (struct kdkp_range){ f->offset, f->offset + f->len };
         /* One reduction per loss event: losses of packets sent before the
          * last reduction belong to it. */
         if (f->pn > c->recovery_pn) {
                 uint32_t target = c->bwe > 0 ? bdp_packets(c) : c->cwnd / 2;
-                c->ssthresh = target > CWND_MIN ? target : CWND_MIN;
+                c->ssthresh = target > CWND_LOSS_MIN ? target : CWND_LOSS_MIN;
                 if (c->cwnd > c->ssthresh)
                         c->cwnd = c->ssthresh;
                 c->recovery_pn = c->pn;
+                c->result->loss_events++;
         }
 }
 
@@ -679,8 +689,10 @@ static void on_ack(struct client *c, const struct kdkp_ack *m) {
                         if (f->sent_us > c->rack_sent_us)
                                 c->rack_sent_us = f->sent_us;
                         /* The window has to cover the server's ACK delay
-                         * too, so the BDP takes the whole time. */
-                        if (c->min_rtt_us == 0 || raw < c->min_rtt_us)
+                         * too, so the BDP takes the whole time; and only
+                         * from the packet this ACK answers: bytes sent
+                         * again may be covered by an ACK older than they. */
+                        if (f->pn == m->largest_pn && (c->min_rtt_us == 0 || raw < c->min_rtt_us))
                                 c->min_rtt_us = raw > 1 ? raw : 1;
                         grow_cwnd(c);
                         if (f->pn > c->largest_acked_pn || c->largest_acked_pn == UINT64_MAX) {
@@ -693,7 +705,7 @@ static void on_ack(struct client *c, const struct kdkp_ack *m) {
                 }
         }
         detect_losses(c, now);
-        c->tlp_sent = false;
+        c->tlps = 0;
         /* Bytes of this size got through: the path carries them. */
         if (c->delivered > delivered)
                 c->rto_streak = 0;
@@ -892,10 +904,10 @@ static int fill(struct client *c, char *why, size_t why_len) {
         return 0;
 }
 
-static void send_data(struct client *c, uint64_t offset, size_t len, bool retx) {
+static void send_data(struct client *c, uint64_t offset, size_t len, bool retx, bool ack_now) {
         uint8_t *body = queue_body(c);
         struct flight *f;
-        uint16_t flags = retx ? KDKP_FLAG_RETX : 0;
+        uint16_t flags = (retx ? KDKP_FLAG_RETX : 0) | (ack_now ? KDKP_FLAG_ACK_NOW : 0);
 
         for (size_t i = 0; i < 8; i++)
                 body[i] = (uint8_t)(offset >> (8 * i));
@@ -981,7 +993,7 @@ static void pump(struct client *c) {
 
                 if (!next_range(c, &offset, &len, &retx))
                         break;
-                send_data(c, offset, len, retx);
+                send_data(c, offset, len, retx, false);
                 c->tokens -= (double)c->dgram;
         }
         flush(c);
@@ -999,6 +1011,7 @@ static void send_fin(struct client *c) {
                 memcpy(m.digest, c->digest, 32);
         send_sealed(c, KDKP_FIN, KDKP_FLAG_ACK_NOW, body, kdkp_fin_put(body, &m));
         c->fin_sent = true;
+        c->fin_tries++;
         c->fin_sent_us = now_us();
 }
 
@@ -1026,8 +1039,9 @@ static void check_rto(struct client *c) {
                 c->rto_ssthresh = ssthresh;
         }
         if (fired) {
+                c->result->rtos++;
                 uint32_t target = c->bwe > 0 ? bdp_packets(c) : c->cwnd / 2;
-                c->ssthresh = target > CWND_MIN ? target : CWND_MIN;
+                c->ssthresh = target > CWND_LOSS_MIN ? target : CWND_LOSS_MIN;
                 c->cwnd = CWND_MIN;
                 c->rto_us *= 2;
                 clamp_rto(c);
@@ -1049,23 +1063,31 @@ static void check_rto(struct client *c) {
         }
 }
 
-/* No ACK for two SRTTs with packets out and nothing lost to resend: the
- * newest packet's bytes once more, so that an ACK, and with it RACK, can
- * find a loss at the tail before the RTO does (RFC 8985's TLP). */
+/* The probe timeout: two SRTTs, at least TLP_MIN_US. Probes ask for an
+ * ACK at once, so the server's ACK delay is not in it. */
+static uint64_t probe_timeout(const struct client *c) {
+        uint64_t pto = 2 * (uint64_t)c->srtt_us;
+
+        return pto > TLP_MIN_US ? pto : TLP_MIN_US;
+}
+
+/* No ACK for a probe timeout with packets out and nothing lost to resend:
+ * the newest packet's bytes once more, asking for an ACK, so that RACK can
+ * find a loss at the tail before the RTO does (RFC 8985's TLP; two, as one
+ * may be lost too). */
 static void tail_probe(struct client *c, uint64_t now) {
-        uint64_t pto = 2 * (uint64_t)c->srtt_us + c->max_ack_delay_us;
+        uint64_t pto = probe_timeout(c);
         const struct flight *f;
 
-        if (c->tlp_sent || c->n_retx || c->f_count == 0 || c->srtt_us == 0 || c->f_count >= INFLIGHT_MAX)
+        if (c->tlps >= TLP_MAX || c->n_retx || c->f_count == 0 || c->srtt_us == 0 || c->f_count >= INFLIGHT_MAX)
                 return;
-        if (pto < TLP_MIN_US)
-                pto = TLP_MIN_US;
         f = flight_at(c, c->f_count - 1);
         if (now - f->sent_us < pto || now - c->last_ack_us < pto || f->offset < c->base)
                 return;
-        send_data(c, f->offset, f->len, true);
+        send_data(c, f->offset, f->len, true, true);
         flush(c);
-        c->tlp_sent = true;
+        c->tlps++;
+        c->result->tail_probes++;
 }
 
 static void transfer_timers(struct client *c) {
@@ -1087,7 +1109,7 @@ static void transfer_timers(struct client *c) {
                         large_frames_off(c);
         }
         if (((c->pausing && c->next >= c->pause_at) || (!c->pausing && c->eof && c->next >= c->end)) &&
-            (!c->fin_sent || now - c->fin_sent_us >= (uint64_t)c->rto_us))
+            (!c->fin_sent || now - c->fin_sent_us >= (c->fin_tries <= FIN_QUICK ? probe_timeout(c) : (uint64_t)c->rto_us)))
                 send_fin(c);
         if (now - c->last_send_us >= PING_IDLE_US) {
                 uint8_t body[KDKP_PING_BODY] = { 0 };
@@ -1231,6 +1253,9 @@ int netsend_run(const struct netsend_options *o, struct netsend_result *ret, cha
                 send_abort(&c, why);
         ret->length = c.end;
         ret->datagram = (unsigned)c.dgram;
+        ret->srtt_ms = (double)c.srtt_us / 1e3;
+        ret->min_rtt_ms = (double)c.min_rtt_us / 1e3;
+        ret->bandwidth = c.bwe * 1e6;
         ret->seconds = (double)(now_us() - c.start_us) / 1e6;
         report_progress(&c, true);
 out:

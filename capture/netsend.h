@@ -47,6 +47,11 @@ struct netsend_result {
         unsigned deferrals;       /* times the server stored the file sections and asked to come back */
         unsigned datagram;        /* the datagram size at the end (large frames or the base) */
         unsigned spurious_rtos;   /* retransmission timeouts undone: the originals had arrived */
+        unsigned losses;          /* packets found lost by count or time (RACK) */
+        unsigned rtos;            /* retransmission timeouts */
+        unsigned tail_probes;     /* tail loss probes sent */
+        unsigned loss_events;     /* window reductions */
+        double srtt_ms, min_rtt_ms, bandwidth;  /* at the end; bandwidth in bytes a second */
         double seconds;
 };
 
