@@ -19,6 +19,7 @@
 #include "cleanup.h"
 #include "io.h"
 #include "kdkpstream.h"
+#include "monotonic.h"
 #include "netsend.h"
 
 #define INFLIGHT_MAX 4096u   /* packets in flight: cwnd's ceiling */
@@ -42,6 +43,7 @@
 #define HELLO_FIRST_US 250000
 #define HELLO_MAX_US 4000000
 #define INIT_TRIES 4
+#define INIT_WAIT_MIN_US 50000
 #define PATH_TIMEOUT_US 8000000
 #define PING_IDLE_US 1000000
 #define REORDER_THRESHOLD 3
@@ -56,6 +58,7 @@ struct flight {
         uint64_t pn, offset, sent_us;
         uint32_t len;
         uint8_t state; /* 0 in flight, 1 acknowledged, 2 lost */
+        bool retx;     /* bytes sent before: an ACK of them may be the original's */
 };
 
 struct mark {
@@ -112,6 +115,7 @@ struct client {
         int64_t min_rtt_us;       /* the smallest send-to-ACK time, the server's delay included */
         uint64_t rack_sent_us;    /* the send time of the newest packet known delivered */
         unsigned tlps;            /* tail probes since the last ACK */
+        bool ping_outstanding;    /* a keepalive PING waits for its PONG */
         uint64_t last_ack_us;
         uint32_t cwnd, ssthresh, acked_in_cwnd;
         uint64_t recovery_pn;     /* a loss of a pn at or below this is the same event */
@@ -127,6 +131,7 @@ struct client {
          * acknowledged over at least an RTT, low-pass filtered. */
         uint64_t delivered, bw_mark_delivered, bw_mark_us;
         double bwe;               /* bytes a microsecond */
+        bool app_limited;         /* since the mark, the client ran out of bytes to send */
 
         /* Sealed packets waiting for one sendmmsg(). */
         struct mmsghdr *msgs;
@@ -144,13 +149,6 @@ struct client {
         struct netsend_result *result;
         char last_error[KDKP_TEXT_MAX + 64];
 };
-
-static uint64_t now_us(void) {
-        struct timespec ts;
-
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
-}
 
 int netsend_parse_url(const char *url, char *host, size_t host_len, char *port, size_t port_len) {
         const char *h, *end, *colon;
@@ -293,6 +291,8 @@ static void large_frames_off(struct client *c) {
 static void flush(struct client *c) {
         unsigned done = 0;
 
+        if (c->queued == 0)
+                return;
         while (done < c->queued) {
                 int n = sendmmsg(c->fd, c->msgs + done, c->queued - done, 0);
                 if (n > 0) {
@@ -384,11 +384,27 @@ static void start_handshake(struct client *c) {
         send_hello(c);
 }
 
+static void clamp_rto(struct client *c) {
+        if (c->rto_us < RTO_MIN_US)
+                c->rto_us = RTO_MIN_US;
+        if (c->rto_us > RTO_MAX_US)
+                c->rto_us = RTO_MAX_US;
+}
+
+/* RFC 6298 with our clamp (§6.5). */
+static void set_rto(struct client *c) {
+        c->rto_us = c->srtt_us + (4 * c->rttvar_us > 1000 ? 4 * c->rttvar_us : 1000) + c->max_ack_delay_us;
+        clamp_rto(c);
+}
+
+/* INIT waits at least INIT_WAIT_MIN_US: its answer needs the server's disk
+ * (a directory, four files, an index row), not only a round trip. */
 static void send_init(struct client *c) {
         uint8_t out[KDKP_MAX_DGRAM];
+        uint64_t wait = (uint64_t)c->rto_us > INIT_WAIT_MIN_US ? (uint64_t)c->rto_us : INIT_WAIT_MIN_US;
 
         send_dgram(c, out, kdkp_init_build(out, &c->keys, &c->init));
-        c->next_timer_us = now_us() + ((uint64_t)c->rto_us << c->init_tries);
+        c->next_timer_us = now_us() + (wait << c->init_tries);
 }
 
 static void on_challenge(struct client *c, const uint8_t *buf, size_t len) {
@@ -406,7 +422,7 @@ static void on_challenge(struct client *c, const uint8_t *buf, size_t len) {
         if (c->hello_count == 1 && c->srtt_us == 0) {
                 c->srtt_us = (int64_t)(now_us() - c->hello_sent_us);
                 c->rttvar_us = c->srtt_us / 2;
-                c->rto_us = c->srtt_us + 4 * c->rttvar_us + 2000;
+                set_rto(c);
         }
         memcpy(c->init.key_id, c->psk.key_id, 8);
         memcpy(c->init.rc, c->rc, 32);
@@ -431,13 +447,6 @@ static void on_challenge(struct client *c, const uint8_t *buf, size_t len) {
         c->init_tries = 0;
         c->phase = INIT_SENT;
         send_init(c);
-}
-
-static void clamp_rto(struct client *c) {
-        if (c->rto_us < RTO_MIN_US)
-                c->rto_us = RTO_MIN_US;
-        if (c->rto_us > RTO_MAX_US)
-                c->rto_us = RTO_MAX_US;
 }
 
 /* Everything in flight is forgotten: after a resume the server's view starts
@@ -487,6 +496,7 @@ static void send_probe(struct client *c) {
 }
 
 static void on_pong(struct client *c, const struct kdkp_pong *m) {
+        c->ping_outstanding = false;
         if (c->probe == PROBE_SENT && m->ping_size == c->max_dgram) {
                 c->dgram = c->max_dgram;
                 c->probe = PROBE_DONE;
@@ -527,7 +537,8 @@ static int on_accept(struct client *c, const struct kdkp_accept *m, char *why, s
         c->rate_cap = m->rate_cap;
         c->max_ack_delay_us = m->max_ack_delay_us;
         c->phase = TRANSFER;
-        c->giveup_start_us = now_us();
+        c->giveup_start_us = c->bw_mark_us = now_us();
+        c->bw_mark_delivered = c->delivered;
         c->probe_tries = 0;
         /* The file sections are the head less the dump section's header. */
         c->pausing = m->dump_status != KDKP_ADMITTED;
@@ -591,9 +602,13 @@ static void rate_sample(struct client *c, uint64_t now) {
         if (span < least)
                 return;
         sample = (double)(c->delivered - c->bw_mark_delivered) / (double)span;
-        c->bwe = c->bwe > 0 ? (7 * c->bwe + sample) / 8 : sample;
+        /* A span in which the client had nothing to send measures it, not
+         * the path: it may raise the estimate, never lower it. */
+        if (!c->app_limited || sample > c->bwe)
+                c->bwe = c->bwe > 0 ? (7 * c->bwe + sample) / 8 : sample;
         c->bw_mark_us = now;
         c->bw_mark_delivered = c->delivered;
+        c->app_limited = false;
 }
 
 static void grow_cwnd(struct client *c) {
@@ -605,11 +620,6 @@ static void grow_cwnd(struct client *c) {
                 c->acked_in_cwnd = 0;
                 c->cwnd++;
         }
-}
-
-static void set_rto(struct client *c) {
-        c->rto_us = c->srtt_us + (4 * c->rttvar_us > 1000 ? 4 * c->rttvar_us : 1000) + c->max_ack_delay_us;
-        clamp_rto(c);
 }
 
 static void rtt_sample(struct client *c, int64_t r) {
@@ -686,7 +696,8 @@ static void on_ack(struct client *c, const struct kdkp_ack *m) {
                         int64_t raw = (int64_t)(now - f->sent_us);
                         f->state = 1;
                         c->delivered += f->len;
-                        if (f->sent_us > c->rack_sent_us)
+                        /* RACK times from what was sent once (RFC 8985 §6.2) */
+                        if (!f->retx && f->sent_us > c->rack_sent_us)
                                 c->rack_sent_us = f->sent_us;
                         /* The window has to cover the server's ACK delay
                          * too, so the BDP takes the whole time; and only
@@ -923,16 +934,22 @@ static void send_data(struct client *c, uint64_t offset, size_t len, bool retx, 
         if (offset + len >= c->max_offset || (offset + len == c->end && !c->eof) || c->f_count + 1 >= c->cwnd)
                 flags |= KDKP_FLAG_ACK_NOW;
         f = flight_at(c, c->f_count++);
-        *f = (struct flight){ .pn = c->pn, .offset = offset, .len = (uint32_t)len, .sent_us = now_us() };
+        *f = (struct flight){ .pn = c->pn, .offset = offset, .len = (uint32_t)len, .sent_us = now_us(), .retx = retx };
         queue_body_sealed(c, KDKP_DATA, flags, 8 + len);
         if (retx)
                 c->result->retransmitted += len;
 }
 
 /* The next range to send: a lost one first, else new bytes. */
+/* New bytes may be sent below this: the server's window, and in a pausing
+ * session the end of the file sections. */
+static uint64_t send_limit(const struct client *c) {
+        return c->pausing && c->pause_at < c->max_offset ? c->pause_at : c->max_offset;
+}
+
 static bool next_range(struct client *c, uint64_t *offset, size_t *len, bool *retx) {
         size_t payload = c->dgram - KDKP_DATA_OVERHEAD;
-        uint64_t limit;
+        uint64_t limit = send_limit(c);
 
         while (c->n_retx) {
                 struct kdkp_range *r = &c->retx[0];
@@ -948,9 +965,10 @@ static bool next_range(struct client *c, uint64_t *offset, size_t *len, bool *re
                 }
                 memmove(c->retx, c->retx + 1, --c->n_retx * sizeof(*c->retx));
         }
-        limit = c->pausing && c->pause_at < c->max_offset ? c->pause_at : c->max_offset;
-        if (c->next >= c->end || c->next >= limit)
+        if (c->next >= c->end || c->next >= limit) {
+                c->app_limited = true;
                 return false;
+        }
         *offset = c->next;
         *len = payload;
         if (*len > c->end - c->next)
@@ -1084,10 +1102,36 @@ static void tail_probe(struct client *c, uint64_t now) {
         f = flight_at(c, c->f_count - 1);
         if (now - f->sent_us < pto || now - c->last_ack_us < pto || f->offset < c->base)
                 return;
-        send_data(c, f->offset, f->len, true, true);
+        send_data(c, f->offset, f->len < c->dgram - KDKP_DATA_OVERHEAD ? f->len : c->dgram - KDKP_DATA_OVERHEAD,
+                  true, true);
         flush(c);
         c->tlps++;
         c->result->tail_probes++;
+}
+
+/* Time from then to now, 0 if then is later (a send after now was read). */
+static uint64_t since(uint64_t now, uint64_t then) {
+        return now > then ? now - then : 0;
+}
+
+static void probe_timers(struct client *c, uint64_t now) {
+        if (c->reprobe_us && now >= c->reprobe_us && c->probe == PROBE_DONE && c->dgram == c->base_dgram) {
+                c->reprobe_us = 0;
+                c->reprobes++;
+                c->probe_tries = 0;
+                send_probe(c);
+        } else if (c->probe == PROBE_SENT && since(now, c->probe_sent_us) >= (uint64_t)c->rto_us) {
+                if (c->probe_tries < PROBE_TRIES)
+                        send_probe(c);
+                else
+                        large_frames_off(c);
+        }
+}
+
+/* Whether a reply is due: data, a FIN, a PING or a probe outstanding. The
+ * path is lost only when one is, and none came for PATH_TIMEOUT_US (§8.3). */
+static bool awaiting_reply(const struct client *c) {
+        return c->f_count || c->fin_sent || c->ping_outstanding || c->probe == PROBE_SENT;
 }
 
 static void transfer_timers(struct client *c) {
@@ -1096,30 +1140,23 @@ static void transfer_timers(struct client *c) {
         detect_losses(c, now);
         tail_probe(c, now);
         check_rto(c);
-        if (c->reprobe_us && now >= c->reprobe_us && c->probe == PROBE_DONE && c->dgram == c->base_dgram) {
-                c->reprobe_us = 0;
-                c->reprobes++;
-                c->probe_tries = 0;
-                send_probe(c);
-        }
-        if (c->probe == PROBE_SENT && now - c->probe_sent_us >= (uint64_t)c->rto_us) {
-                if (c->probe_tries < PROBE_TRIES)
-                        send_probe(c);
-                else
-                        large_frames_off(c);
-        }
+        probe_timers(c, now);
         if (((c->pausing && c->next >= c->pause_at) || (!c->pausing && c->eof && c->next >= c->end)) &&
-            (!c->fin_sent || now - c->fin_sent_us >= (c->fin_tries <= FIN_QUICK ? probe_timeout(c) : (uint64_t)c->rto_us)))
+            (!c->fin_sent ||
+             since(now, c->fin_sent_us) >= (c->fin_tries <= FIN_QUICK ? probe_timeout(c) : (uint64_t)c->rto_us)))
                 send_fin(c);
-        if (now - c->last_send_us >= PING_IDLE_US) {
+        /* Idle for a second (dumptool filtering, a commit): a PING keeps the
+         * session and the path alive (§6.6). */
+        if (since(now, c->last_send_us) >= PING_IDLE_US) {
                 uint8_t body[KDKP_PING_BODY] = { 0 };
                 send_sealed(c, KDKP_PING, 0, body, sizeof(body));
+                c->ping_outstanding = true;
         }
         /* Nothing outstanding and waiting for our own producer: the give-up
          * timer pauses (§8.4). */
         if (!c->eof && c->f_count == 0 && c->next == c->end && c->recv_offset == c->end)
                 c->giveup_start_us = now;
-        if (now - c->last_auth_us >= PATH_TIMEOUT_US) {
+        if (awaiting_reply(c) && since(now, c->last_auth_us) >= PATH_TIMEOUT_US) {
                 snprintf(c->last_error, sizeof(c->last_error), "no reply for %d s; handshaking again",
                          PATH_TIMEOUT_US / 1000000);
                 start_handshake(c);
@@ -1149,7 +1186,7 @@ static uint64_t next_wait_us(const struct client *c) {
 
         if (c->phase != TRANSFER)
                 return c->next_timer_us > now ? c->next_timer_us - now : 0;
-        if (c->f_count < c->cwnd && (c->n_retx || (c->next < c->end && c->next < c->max_offset))) {
+        if (c->f_count < c->cwnd && (c->n_retx || (c->next < c->end && c->next < send_limit(c)))) {
                 rate = pace_rate(c);
                 if (c->tokens >= (double)c->dgram)
                         return 0;

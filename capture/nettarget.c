@@ -14,6 +14,7 @@
 #include "cleanup.h"
 #include "crashreport.h"
 #include "kdkp.h"
+#include "monotonic.h"
 #include "nettarget.h"
 
 DEFINE_CLEANUP_FUNC(struct crash_report, crash_report_free);
@@ -83,13 +84,6 @@ static int source_done(void *userdata, char *why, size_t why_len) {
                 return 0;
         snprintf(why, why_len, "the dump could not be read to its end (see above); what was sent is kept by the server as incomplete");
         return -EIO;
-}
-
-static uint64_t now_us(void) {
-        struct timespec ts;
-
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
 }
 
 /* One line: how much of the dump was read, how much of the stream the

@@ -17,10 +17,12 @@ struct committer {
         pthread_cond_t work, idle;
         int event_fd;
         bool stop, running;
-        /* jobs[head .. head + n_jobs) waiting, modulo COMMIT_QUEUE */
-        struct commit_job jobs[COMMIT_QUEUE];
+        uint64_t running_session;
+        size_t capacity;
+        /* jobs[head .. head + n_jobs) waiting, modulo capacity */
+        struct commit_job *jobs;
         size_t head, n_jobs;
-        struct commit_done done[COMMIT_QUEUE];
+        struct commit_done *done;
         size_t n_done;
 };
 
@@ -65,9 +67,10 @@ static void *worker(void *userdata) {
                 if (!c->n_jobs)
                         break;
                 job = c->jobs[c->head];
-                c->head = (c->head + 1) % COMMIT_QUEUE;
+                c->head = (c->head + 1) % c->capacity;
                 c->n_jobs--;
                 c->running = true;
+                c->running_session = job.session_id;
                 pthread_mutex_unlock(&c->lock);
                 e = commit_job_run(&job);
                 pthread_mutex_lock(&c->lock);
@@ -81,16 +84,25 @@ static void *worker(void *userdata) {
         return NULL;
 }
 
-int committer_new(struct committer **ret) {
+static void free_arrays(struct committer *c) {
+        free(c->jobs);
+        free(c->done);
+        free(c);
+}
+
+int committer_new(size_t capacity, struct committer **ret) {
         struct committer *c = calloc(1, sizeof(*c));
         int e;
 
         if (!c)
                 return -ENOMEM;
-        c->event_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+        c->capacity = capacity ? capacity : 1;
+        c->jobs = calloc(c->capacity, sizeof(*c->jobs));
+        c->done = calloc(c->capacity, sizeof(*c->done));
+        c->event_fd = c->jobs && c->done ? eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK) : -1;
         if (c->event_fd < 0) {
-                e = -errno;
-                free(c);
+                e = c->jobs && c->done ? -errno : -ENOMEM;
+                free_arrays(c);
                 return e;
         }
         pthread_mutex_init(&c->lock, NULL);
@@ -99,7 +111,7 @@ int committer_new(struct committer **ret) {
         e = pthread_create(&c->thread, NULL, worker, c);
         if (e) {
                 close(c->event_fd);
-                free(c);
+                free_arrays(c);
                 return -e;
         }
         *ret = c;
@@ -118,7 +130,7 @@ struct committer *committer_free(struct committer *c) {
         pthread_cond_destroy(&c->work);
         pthread_cond_destroy(&c->idle);
         close(c->event_fd);
-        free(c);
+        free_arrays(c);
         return NULL;
 }
 
@@ -126,10 +138,10 @@ int committer_submit(struct committer *c, const struct commit_job *job) {
         int e = 0;
 
         pthread_mutex_lock(&c->lock);
-        if (c->n_jobs + c->n_done + c->running >= COMMIT_QUEUE) {
+        if (c->n_jobs + c->n_done + c->running >= c->capacity) {
                 e = -EBUSY;
         } else {
-                c->jobs[(c->head + c->n_jobs) % COMMIT_QUEUE] = *job;
+                c->jobs[(c->head + c->n_jobs) % c->capacity] = *job;
                 c->n_jobs++;
                 pthread_cond_signal(&c->work);
         }
@@ -161,9 +173,18 @@ size_t committer_reap(struct committer *c, struct commit_done *done, size_t max)
         return n;
 }
 
-void committer_wait(struct committer *c) {
+static bool has_jobs_of(const struct committer *c, uint64_t session_id) {
+        if (c->running && c->running_session == session_id)
+                return true;
+        for (size_t i = 0; i < c->n_jobs; i++)
+                if (c->jobs[(c->head + i) % c->capacity].session_id == session_id)
+                        return true;
+        return false;
+}
+
+void committer_wait(struct committer *c, uint64_t session_id) {
         pthread_mutex_lock(&c->lock);
-        while (c->n_jobs || c->running)
+        while (has_jobs_of(c, session_id))
                 pthread_cond_wait(&c->idle, &c->lock);
         pthread_mutex_unlock(&c->lock);
 }

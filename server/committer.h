@@ -10,7 +10,7 @@
 
 #define COMMIT_FILES 4          /* the descriptors a commit syncs, the state file last */
 #define COMMIT_SLOT_BYTES 512u  /* one state slot */
-#define COMMIT_QUEUE 64u        /* jobs waiting or running: one per session at most */
+#define COMMIT_REAP_MAX 64u     /* finished jobs taken at a time */
 
 struct committer;
 
@@ -22,6 +22,7 @@ struct commit_job {
         enum commit_kind kind;
         uint64_t session_id;    /* whose: a finished job of a session since gone is ignored */
         uint64_t offset;        /* what the slot says is durable */
+        uint64_t generation;    /* the slot's (the caller's bookkeeping) */
         int fds[COMMIT_FILES];  /* duplicates, owned by the job; -1 for none */
         uint8_t slot[COMMIT_SLOT_BYTES];
         uint64_t slot_pos;      /* where the slot goes in fds[COMMIT_FILES - 1] */
@@ -37,8 +38,10 @@ struct commit_done {
  * negative errno. */
 int commit_job_run(struct commit_job *job);
 
-/* Starts the worker. Returns 0 with *ret, or a negative errno. */
-int committer_new(struct committer **ret);
+/* Starts the worker, with room for capacity jobs waiting, running or
+ * finished and not yet reaped (two per session: a commit and the last
+ * sync). Returns 0 with *ret, or a negative errno. */
+int committer_new(size_t capacity, struct committer **ret);
 /* Waits for the jobs in hand, stops the worker and frees it. NULL is a no-op. */
 struct committer *committer_free(struct committer *c);
 
@@ -49,6 +52,6 @@ int committer_submit(struct committer *c, const struct commit_job *job);
 int committer_fd(const struct committer *c);
 /* Takes up to max finished jobs into done. Returns how many. */
 size_t committer_reap(struct committer *c, struct commit_done *done, size_t max);
-/* Blocks until every job submitted so far has finished (they stay to be
- * reaped). */
-void committer_wait(struct committer *c);
+/* Blocks until no job of session_id waits or runs (finished ones stay to
+ * be reaped). */
+void committer_wait(struct committer *c, uint64_t session_id);

@@ -23,7 +23,11 @@ static const char schema[] =
         " last_seen INTEGER, count INTEGER, hosts INTEGER);"
         "CREATE INDEX IF NOT EXISTS dumps_by_id ON dumps(key_name, dump_id);"
         "CREATE INDEX IF NOT EXISTS dumps_by_host ON dumps(host);"
-        "CREATE INDEX IF NOT EXISTS dumps_by_received ON dumps(received);";
+        "CREATE INDEX IF NOT EXISTS dumps_by_received ON dumps(received);"
+        /* New dumps by host, for max_dumps_per_host; not touched by
+         * retention, and only the last day of them is kept. */
+        "CREATE TABLE IF NOT EXISTS admissions(key_name TEXT, host TEXT, time INTEGER);"
+        "CREATE INDEX IF NOT EXISTS admissions_by_host ON admissions(key_name, host, time);";
 
 #define COLUMNS "id, host, ip, key_name, dump_id, dir, release, machine, reason, signature, crash_time, received, finished, size, status"
 
@@ -230,10 +234,26 @@ int dump_index_find_dump_id(struct dump_index *idx, const char *key_name, const 
         return get_one(idx, s, ret);
 }
 
+int dump_index_admission(struct dump_index *idx, const char *key_name, const char *host, int64_t time) {
+        _cleanup_stmt_ sqlite3_stmt *s = NULL, *old = NULL;
+        int e = prepare(idx, "INSERT INTO admissions(key_name, host, time) VALUES (?1, ?2, ?3)", &s);
+
+        if (e < 0)
+                return e;
+        sqlite3_bind_text(s, 1, key_name, -1, SQLITE_TRANSIENT);
+        sqlite3_bind_text(s, 2, host, -1, SQLITE_TRANSIENT);
+        sqlite3_bind_int64(s, 3, time);
+        e = errno_of(sqlite3_step(s));
+        if (e < 0 || (e = prepare(idx, "DELETE FROM admissions WHERE time < ?1", &old)) < 0)
+                return e;
+        sqlite3_bind_int64(old, 1, time - DUMP_INDEX_ADMISSIONS_KEPT);
+        return errno_of(sqlite3_step(old));
+}
+
 int dump_index_count_recent(struct dump_index *idx, const char *key_name, const char *host, int64_t since,
                             int64_t *ret_count) {
         _cleanup_stmt_ sqlite3_stmt *s = NULL;
-        int e = prepare(idx, "SELECT count(*) FROM dumps WHERE key_name = ?1 AND host = ?2 AND received >= ?3", &s);
+        int e = prepare(idx, "SELECT count(*) FROM admissions WHERE key_name = ?1 AND host = ?2 AND time >= ?3", &s);
 
         if (e < 0)
                 return e;

@@ -41,7 +41,12 @@ int dump_index_update(struct dump_index *idx, const struct dump_record *r);
 /* -ENOENT when there is no such row. */
 int dump_index_get(struct dump_index *idx, int64_t id, struct dump_record *ret);
 int dump_index_find_dump_id(struct dump_index *idx, const char *key_name, const char *dump_id, struct dump_record *ret);
-/* How many dumps of host under key_name were received at or after since. */
+/* Records that host, under key_name, began a new dump at time; forgets
+ * admissions older than a day. */
+#define DUMP_INDEX_ADMISSIONS_KEPT 86400
+int dump_index_admission(struct dump_index *idx, const char *key_name, const char *host, int64_t time);
+/* How many new dumps host began under key_name at or after since (a day
+ * back at most), whatever retention has removed since. */
 int dump_index_count_recent(struct dump_index *idx, const char *key_name, const char *host, int64_t since,
                             int64_t *ret_count);
 /* The row of a dump directory; -ENOENT when there is none. */

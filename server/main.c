@@ -188,14 +188,18 @@ static int take_lock(const struct kdumpd_config *c, int how) {
 static int mark_cb(const struct dump_record *r, void *userdata) {
         struct dump_record copy = *r;
 
-        if (strcmp(r->status, "receiving") != 0)
+        if (strcmp(r->status, "receiving") == 0)
+                snprintf(copy.status, sizeof(copy.status), "incomplete");
+        else if (strcmp(r->status, "refused") != 0 || r->finished)
                 return 0;
-        snprintf(copy.status, sizeof(copy.status), "incomplete");
+        /* from now on resume_keep counts */
+        copy.finished = time(NULL);
         return dump_index_update(userdata, &copy);
 }
 
 /* Dumps left "receiving" by a daemon that died are "incomplete": a client
- * that comes back still resumes them. */
+ * that comes back still resumes them. Those and "refused" ones left open
+ * are spared by retention for resume_keep from now. */
 static void mark_interrupted(struct dump_index *idx) {
         (void)dump_index_foreach(idx, NULL, 0, mark_cb, idx);
 }

@@ -17,6 +17,7 @@
 #include "committer.h"
 #include "io.h"
 #include "kdkp.h"
+#include "monotonic.h"
 #include "kdkpstream.h"
 #include "privsep.h"
 #include "receiver.h"
@@ -37,6 +38,7 @@
 #define STATE_VERSION 2
 #define META_WINDOW (1u << 20)   /* reassembly for a session that sends only file sections (§6.3) */
 #define DEFER_RETRY_MS 2000u
+#define RATE_BURST_MIN 65536.0   /* the policer's bucket: max(10 ms of the cap, this) (§6.7) */
 
 /* A session admitted for its file sections only (§4.4): DEFERRED while
  * max_sessions are receiving dumps (the dump comes in a later session),
@@ -89,6 +91,7 @@ struct session {
         bool fin;
         struct kdkp_fin fin_msg;
         bool finishing;                 /* the whole stream is in: the last sync runs */
+        bool finish_wanted;             /* the last sync waits for room with the committer */
         bool result_ready;
         struct kdkp_result result;
 
@@ -105,14 +108,10 @@ struct receiver {
         struct receiver_counters n;
         uint64_t rate_second, hints, handshakes;
         struct committer *committer;
+        uint64_t *spent[2];             /* see spend() */
+        size_t n_spent[2];
+        uint64_t spent_since;
 };
-
-static uint64_t now_us(void) {
-        struct timespec ts;
-
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
-}
 
 /* The peer's address as 16 bytes (IPv4 mapped) and its port, for cookies. */
 static void peer_bytes(const struct sockaddr_storage *ss, uint8_t addr[16], uint16_t *port) {
@@ -237,19 +236,19 @@ static struct session *find_dump(struct receiver *r, const struct kdumpd_key *k,
 
 /* The state file (§8.1): two slots written alternately, each checksummed,
  * so a torn write can only damage the slot being written. */
-static uint64_t state_slot(struct session *s, uint8_t slot[STATE_SLOT]) {
+static uint64_t state_slot(const struct session *s, uint8_t slot[STATE_SLOT], uint64_t generation) {
         static_assert(sizeof(struct kdkp_parser) <= 256, "the parser fits its place in a state slot");
         memset(slot, 0, STATE_SLOT);
         memcpy(slot, STATE_MAGIC, 8);
         put_le32(slot + 8, STATE_VERSION);
-        put_le64(slot + 16, ++s->generation);
+        put_le64(slot + 16, generation);
         memcpy(slot + 24, s->dump_id, 16);
         memcpy(slot + 40, s->key->psk.key_id, 8);
         put_le64(slot + 48, s->snap.offset);
         memcpy(slot + 56, s->snap.h, 32);
         memcpy(slot + 88, &s->snap.parser, sizeof(s->snap.parser));
         crypto_generichash(slot + STATE_SLOT - 32, 32, slot, STATE_SLOT - 32, NULL, 0);
-        return (s->generation % 2) * STATE_SLOT;
+        return (generation % 2) * STATE_SLOT;
 }
 
 static bool state_slot_valid(const uint8_t *slot, const struct session *s) {
@@ -279,7 +278,7 @@ static void state_load(struct session *s) {
         memcpy(s->snap.h, best + 56, 32);
         memcpy(&s->snap.parser, best + 88, sizeof(s->snap.parser));
         s->parser = s->snap.parser;
-        s->recv = s->commit = s->snap.offset;
+        s->recv = s->commit = s->commit_asked = s->snap.offset;
         kdkp_chain_resume(&s->chain, s->snap.offset, s->snap.h);
 }
 
@@ -290,7 +289,8 @@ static void reap_commits(struct receiver *r);
 static int commit_job(struct session *s, enum commit_kind kind, struct commit_job *job) {
         static_assert(COMMIT_FILES == 4 && PS_FD_JSON + 1 == PS_FD_LOG && PS_FD_LOG + 1 == PS_FD_VMCORE &&
                       PS_FD_VMCORE + 1 == PS_FD_STATE, "a job's descriptors are the session's, in order");
-        *job = (struct commit_job){ .kind = kind, .session_id = s->session_id, .offset = s->snap.offset };
+        *job = (struct commit_job){ .kind = kind, .session_id = s->session_id, .offset = s->snap.offset,
+                                    .generation = s->generation + 1 };
         for (int i = 0; i < COMMIT_FILES; i++) {
                 job->fds[i] = fcntl(s->fds[PS_FD_JSON + i], F_DUPFD_CLOEXEC, 0);
                 if (job->fds[i] < 0) {
@@ -300,8 +300,10 @@ static int commit_job(struct session *s, enum commit_kind kind, struct commit_jo
                         return e;
                 }
         }
+        /* The generation is spent only when the job is taken (the caller
+         * then sets it), so that the slots keep alternating. */
         if (kind == COMMIT_STATE)
-                job->slot_pos = state_slot(s, job->slot);
+                job->slot_pos = state_slot(s, job->slot, job->generation);
         return 0;
 }
 
@@ -311,7 +313,7 @@ static int commit_async(struct session *s) {
         struct commit_job job;
         int e;
 
-        if (s->commit_pending || s->finishing || (s->snap.offset <= s->commit_asked && s->generation))
+        if (s->commit_pending || s->finishing || s->snap.offset <= s->commit_asked)
                 return 0;
         e = commit_job(s, COMMIT_STATE, &job);
         if (e < 0)
@@ -321,24 +323,28 @@ static int commit_async(struct session *s) {
                 return 0; /* the timer asks again */
         if (e < 0)
                 return e;
+        s->generation = job.generation;
         s->commit_pending = true;
         s->commit_asked = s->snap.offset;
         return 0;
 }
 
 /* A commit before a session ends or waits (shutdown, a newer session, idle):
- * done here, after whatever the committer still has. */
+ * done here, after this session's jobs still with the committer. */
 static int commit(struct session *s) {
         struct commit_job job;
         int e;
 
-        committer_wait(s->r->committer);
+        if (s->finishing || s->snap.offset <= s->commit)
+                return 0;
+        committer_wait(s->r->committer, s->session_id);
         reap_commits(s->r);
-        if (s->finishing || (s->snap.offset <= s->commit && s->generation))
+        if (!s->live || s->closed || s->finishing || s->snap.offset <= s->commit)
                 return 0;
         e = commit_job(s, COMMIT_STATE, &job);
         if (e < 0 || (e = commit_job_run(&job)) < 0)
                 return e;
+        s->generation = job.generation;
         s->commit = s->commit_asked = s->snap.offset;
         s->last_commit_us = now_us();
         return 0;
@@ -484,8 +490,12 @@ static int sink_file_done(void *userdata, unsigned section, uint32_t flags) {
          * sessions go on meanwhile. */
         m.type = PS_FILE_DONE;
         m.section = section;
-        if (section == KDKP_SECTION_LOG)
+        if (section == KDKP_SECTION_LOG) {
                 log_signature(s, &m);
+                /* again with PS_FINISH, should this message's work be lost */
+                memcpy(s->meta.reason, m.reason, sizeof(m.reason));
+                memcpy(s->meta.signature, m.signature, sizeof(m.signature));
+        }
         return ps_send(s->r->parent, &m, NULL, 0);
 }
 
@@ -503,10 +513,9 @@ static struct kdkp_limits limits_of(const struct receiver *r) {
         return (struct kdkp_limits){ .max_dump_bytes = r->c->max_dump_size, .max_meta_bytes = r->c->max_meta_size };
 }
 
-static uint64_t max_offset_of(const struct session *s, const struct kdumpd_config *c) {
+static uint64_t max_offset_of(const struct session *s) {
         uint64_t a = s->recv + s->window, b = s->commit + s->resume_buffer;
 
-        (void)c;
 
         return a < b ? a : b;
 }
@@ -524,7 +533,7 @@ static void build_accept(struct receiver *r, struct session *s, uint16_t status)
                 a.retry_after_ms = status == KDKP_DEFERRED ? DEFER_RETRY_MS : 0;
         }
         memcpy(a.resume_chain, s->snap.h, 32);
-        s->max_offset = max_offset_of(s, r->c);
+        s->max_offset = max_offset_of(s);
         a.max_offset = s->max_offset;
         snprintf(a.dir, sizeof(a.dir), "%s", s->meta.dir);
         s->accept_len = kdkp_seal(s->accept_pkt, sizeof(s->accept_pkt), s->keys.s2c, &h, body, kdkp_accept_put(body, &a));
@@ -577,48 +586,138 @@ static int admit(struct receiver *r, struct session *s, const struct kdkp_init *
         return 0;
 }
 
-static void on_init(struct receiver *r, const uint8_t *buf, size_t len, const struct sockaddr_storage *from,
-                    socklen_t from_len) {
-        struct kdkp_session_keys keys;
-        struct kdkp_init in;
+/* Session ids of authenticated INITs, remembered for longer than a cookie
+ * lives, in two tables that take turns: a recorded INIT replayed after its
+ * session ended, or retransmitted after it was refused, must not make a
+ * session again under the same keys, whose pns would start again at 0
+ * (nonce reuse, §3.2). Full tables fail closed: new INITs are dropped. */
+#define SPENT_SLOTS 65536u       /* per table, a power of 2 */
+#define SPENT_LOAD (SPENT_SLOTS / 4 * 3)
+#define SPENT_PERIOD_S (KDKP_COOKIE_LIFETIME + 5)
+
+static void spent_rotate(struct receiver *r) {
+        uint64_t now = (uint64_t)time(NULL);
+
+        if (now < r->spent_since + SPENT_PERIOD_S)
+                return;
+        memcpy(r->spent[1], r->spent[0], SPENT_SLOTS * sizeof(uint64_t));
+        memset(r->spent[0], 0, SPENT_SLOTS * sizeof(uint64_t));
+        r->n_spent[1] = r->n_spent[0];
+        r->n_spent[0] = 0;
+        r->spent_since = now;
+}
+
+/* Open addressing; a session id is random and never 0. */
+static bool spent_in(const uint64_t *table, uint64_t id) {
+        for (size_t i = id & (SPENT_SLOTS - 1);; i = (i + 1) & (SPENT_SLOTS - 1)) {
+                if (table[i] == id)
+                        return true;
+                if (table[i] == 0)
+                        return false;
+        }
+}
+
+/* Records id; false when it was seen, or the table is full. */
+static bool spend(struct receiver *r, uint64_t id) {
+        size_t i;
+
+        spent_rotate(r);
+        if (spent_in(r->spent[0], id) || spent_in(r->spent[1], id) || r->n_spent[0] >= SPENT_LOAD)
+                return false;
+        for (i = id & (SPENT_SLOTS - 1); r->spent[0][i]; i = (i + 1) & (SPENT_SLOTS - 1))
+                ;
+        r->spent[0][i] = id;
+        r->n_spent[0]++;
+        return true;
+}
+
+/* An INIT's clear part, cookie and seal: the key and the session's keys,
+ * or NULL (counted) for an INIT to drop. */
+static const struct kdumpd_key *check_init(struct receiver *r, const uint8_t *buf, size_t len,
+                                           const struct sockaddr_storage *from, struct kdkp_init *in,
+                                           struct kdkp_session_keys *keys) {
         const struct kdumpd_key *k;
-        struct session *s, *old;
-        bool defer;
         uint8_t cookie[16], addr[16];
         uint16_t port;
         uint32_t now = (uint32_t)time(NULL);
         struct kdkp_header h;
 
-        if (kdkp_init_parse_clear(buf, len, &in) < 0 || kdkp_header_parse(buf, len, &h) < 0) {
+        if (kdkp_init_parse_clear(buf, len, in) < 0 || kdkp_header_parse(buf, len, &h) < 0) {
                 r->n.dropped_malformed++;
-                return;
+                return NULL;
         }
         if (!rate_ok(r, &r->handshakes, HANDSHAKE_RATE))
-                return;
-        k = kdumpd_config_find_key(r->c, in.key_id);
+                return NULL;
+        k = kdumpd_config_find_key(r->c, in->key_id);
         peer_bytes(from, addr, &port);
         if (k)
-                kdkp_cookie(cookie, r->cookie_secret, in.cookie_time, addr, port, in.key_id, in.rc, in.rs);
-        if (!k || in.cookie_time > now || in.cookie_time + KDKP_COOKIE_LIFETIME < now ||
-            sodium_memcmp(cookie, in.cookie, 16) != 0) {
+                kdkp_cookie(cookie, r->cookie_secret, in->cookie_time, addr, port, in->key_id, in->rc, in->rs);
+        if (!k || in->cookie_time > now || in->cookie_time + KDKP_COOKIE_LIFETIME < now ||
+            sodium_memcmp(cookie, in->cookie, 16) != 0) {
                 r->n.dropped_auth++;
-                return;
+                return NULL;
         }
-        kdkp_session_keys(&k->psk, in.rc, in.rs, &keys);
-        if (keys.session_id != h.session_id || kdkp_init_open(buf, len, &keys, &in) < 0) {
+        kdkp_session_keys(&k->psk, in->rc, in->rs, keys);
+        if (keys->session_id != h.session_id || kdkp_init_open(buf, len, keys, in) < 0) {
                 r->n.dropped_auth++;
-                return;
+                return NULL;
         }
-        s = find_session(r, keys.session_id);
-        if (s) { /* a retransmitted INIT: the same ACCEPT again (§4.5) */
-                send_to(r, &s->peer, s->peer_len, s->accept_pkt, s->accept_len);
-                return;
+        return k;
+}
+
+/* Whether a resume's committed point lies inside the file sections, or at
+ * their end: only then does a deferred session have something to send. */
+static bool before_dump_section(const struct kdkp_parser *p) {
+        return !(p->seen & (1u << KDKP_SECTION_DUMP)) && p->state == KDKP_PARSE_SECTION;
+}
+
+/* The session is admitted; it may still be told to wait or to send only
+ * its file sections. Returns false (having answered, and freed s) if not. */
+static bool admission(struct receiver *r, struct session *s, const struct kdkp_session_keys *keys,
+                      const struct sockaddr_storage *from, socklen_t from_len) {
+        /* A resume past the file sections has nothing to send first: it
+         * waits whole for a free slot (so does one inside the dump
+         * section's header). */
+        if (s->meta_mode == META_DEFERRED && !before_dump_section(&s->parser)) {
+                pause_dump(r, s);
+                session_free(s);
+                refuse(r, keys, from, from_len, KDKP_E_TOO_MANY_SESSIONS, DEFER_RETRY_MS, "the server is busy; try again");
+                return false;
         }
-        if (in.stream_format != 1 || in.resume_buffer < 2 * KDKP_SEG) {
-                refuse(r, &keys, from, from_len, KDKP_E_PROTOCOL, 0, "unsupported stream format or resume buffer");
-                return;
+        /* Refused (below min_free) where the files are already stored: the
+         * dump stays incomplete, for when there is room again. */
+        if (s->meta_mode == META_REFUSED && !before_dump_section(&s->parser)) {
+                pause_dump(r, s);
+                session_free(s);
+                refuse(r, keys, from, from_len, KDKP_E_DISK_FULL, 0, "the dump filesystem is below its free-space minimum");
+                return false;
         }
-        old = find_dump(r, k, in.dump_id);
+        if (s->meta.status == PS_REFUSE) {
+                unsigned code = s->meta.code;
+                session_free(s);
+                refuse(r, keys, from, from_len, code, 0,
+                       code == KDKP_E_DISK_FULL ? "the dump filesystem is below its free-space minimum" : "refused");
+                return false;
+        }
+        return true;
+}
+
+static void log_admission(const struct session *s) {
+        fprintf(stderr, "kdumpd: %s %s (%s, %s) as %s, from offset %llu%s\n",
+                s->meta.status == PS_RESUME ? "resuming" : s->meta.status == PS_DONE_ALREADY ? "already stored:" : "receiving",
+                s->meta.host, s->meta.ip, s->meta.release, s->meta.dir, (unsigned long long)s->commit,
+                s->meta_mode == META_REFUSED && s->meta_code == KDKP_E_RATE_LIMIT
+                        ? "; its crash.json and log only: the host is past max_dumps_per_host"
+                : s->meta_mode == META_REFUSED  ? "; its crash.json and log only: the dump filesystem is below min_free"
+                : s->meta_mode == META_DEFERRED ? "; its crash.json and log first: every dump slot is busy"
+                                                : "");
+}
+
+static void start_session(struct receiver *r, const struct kdumpd_key *k, const struct kdkp_session_keys *keys,
+                          const struct kdkp_init *in, const struct sockaddr_storage *from, socklen_t from_len) {
+        struct session *s, *old = find_dump(r, k, in->dump_id);
+        bool defer;
+
         if (old)
                 supersede(r, old);
         /* max_sessions receive dumps; the next max_meta_sessions are let in
@@ -627,45 +726,36 @@ static void on_init(struct receiver *r, const uint8_t *buf, size_t len, const st
         defer = count_sessions(r, false) >= r->c->max_sessions;
         s = defer && count_sessions(r, true) >= r->c->max_meta_sessions ? NULL : new_slot(r);
         if (!s) {
-                refuse(r, &keys, from, from_len, KDKP_E_TOO_MANY_SESSIONS, 2000, "the server is busy; try again");
+                refuse(r, keys, from, from_len, KDKP_E_TOO_MANY_SESSIONS, 2000, "the server is busy; try again");
                 return;
         }
         session_free(s);
         s->r = r;
         s->key = k;
-        snprintf(s->identity, sizeof(s->identity), "%s/%s", k->name, k->fleet ? in.hostname : "");
+        snprintf(s->identity, sizeof(s->identity), "%s/%s", k->name, k->fleet ? in->hostname : "");
         if (count_identity(r, s->identity) >= r->c->max_sessions_per_host) {
-                refuse(r, &keys, from, from_len, KDKP_E_TOO_MANY_SESSIONS, 2000, "too many sessions for this host");
+                refuse(r, keys, from, from_len, KDKP_E_TOO_MANY_SESSIONS, 2000, "too many sessions for this host");
                 return;
         }
-        s->keys = keys;
-        s->session_id = keys.session_id;
-        s->features = in.features & KDKP_FEATURES_KNOWN;
-        memcpy(s->dump_id, in.dump_id, 16);
+        s->keys = *keys;
+        s->session_id = keys->session_id;
+        s->features = in->features & KDKP_FEATURES_KNOWN;
+        memcpy(s->dump_id, in->dump_id, 16);
         memcpy(&s->peer, from, sizeof(*from));
         s->peer_len = from_len;
-        s->resume_buffer = in.resume_buffer;
-        if (admit(r, s, &in, from, defer) < 0) {
+        s->resume_buffer = in->resume_buffer;
+        if (admit(r, s, in, from, defer) < 0) {
+                if (s->meta.id)
+                        pause_dump(r, s);
                 session_free(s);
-                refuse(r, &keys, from, from_len, KDKP_E_INTERNAL, 0, "the server could not create the dump");
+                refuse(r, keys, from, from_len, KDKP_E_INTERNAL, 0, "the server could not create the dump");
                 return;
         }
-        /* A resume past the file sections has nothing to send first: it
-         * waits whole for a free slot. */
-        if (s->meta_mode == META_DEFERRED && (s->parser.seen & (1u << KDKP_SECTION_DUMP))) {
-                session_free(s);
-                refuse(r, &keys, from, from_len, KDKP_E_TOO_MANY_SESSIONS, DEFER_RETRY_MS, "the server is busy; try again");
+        if (!admission(r, s, keys, from, from_len))
                 return;
-        }
-        if (s->meta.status == PS_REFUSE) {
-                unsigned code = s->meta.code;
-                session_free(s);
-                refuse(r, &keys, from, from_len, code, 0,
-                       code == KDKP_E_DISK_FULL ? "the dump filesystem is below its free-space minimum" : "refused");
-                return;
-        }
         s->live = true;
         s->last_rx_us = s->last_commit_us = s->tokens_us = now_us();
+        s->tokens = RATE_BURST_MIN; /* the first burst is not dropped */
         r->n.sessions++;
         build_accept(r, s, s->meta.status == PS_DONE_ALREADY ? KDKP_COMPLETE
                            : s->meta_mode == META_REFUSED  ? KDKP_REFUSED
@@ -675,13 +765,35 @@ static void on_init(struct receiver *r, const uint8_t *buf, size_t len, const st
                 s->closed = true;
                 s->closed_us = now_us();
         }
-        fprintf(stderr, "kdumpd: %s %s (%s, %s) as %s, from offset %llu%s\n",
-                s->meta.status == PS_RESUME ? "resuming" : s->meta.status == PS_DONE_ALREADY ? "already stored:" : "receiving",
-                s->meta.host, s->meta.ip, s->meta.release, s->meta.dir, (unsigned long long)s->commit,
-                s->meta_mode == META_REFUSED    ? "; its crash.json and log only: the dump filesystem is below min_free"
-                : s->meta_mode == META_DEFERRED ? "; its crash.json and log first: every dump slot is busy"
-                                                : "");
+        log_admission(s);
         send_to(r, &s->peer, s->peer_len, s->accept_pkt, s->accept_len);
+}
+
+static void on_init(struct receiver *r, const uint8_t *buf, size_t len, const struct sockaddr_storage *from,
+                    socklen_t from_len) {
+        struct kdkp_session_keys keys;
+        struct kdkp_init in;
+        const struct kdumpd_key *k = check_init(r, buf, len, from, &in, &keys);
+        struct session *s;
+
+        if (!k)
+                goto out;
+        s = find_session(r, keys.session_id);
+        if (s) { /* a retransmitted INIT: the same ACCEPT again (§4.5) */
+                send_to(r, &s->peer, s->peer_len, s->accept_pkt, s->accept_len);
+                goto out;
+        }
+        if (!spend(r, keys.session_id)) {
+                r->n.dropped_auth++; /* replayed, or retransmitted after a refusal */
+                goto out;
+        }
+        if (in.stream_format != 1 || in.resume_buffer < 2 * KDKP_SEG) {
+                refuse(r, &keys, from, from_len, KDKP_E_PROTOCOL, 0, "unsupported stream format or resume buffer");
+                goto out;
+        }
+        start_session(r, k, &keys, &in, from, from_len);
+out:
+        sodium_memzero(&keys, sizeof(keys));
 }
 
 /* Adds [start, end) to the out-of-order set; false when it is full. */
@@ -706,8 +818,6 @@ static bool add_range(struct session *s, uint64_t start, uint64_t end) {
         return true;
 }
 
-/* Parses and hashes [recv, upto) from the window, stopping at each segment
- * boundary to snapshot the parser (§8.1). */
 /* The next n stream bytes, at recv, are parsed and hashed; at each segment
  * boundary the parser is snapshot (§8.1). */
 static int consume(struct receiver *r, struct session *s, const uint8_t *p, size_t n, char *why, size_t why_len) {
@@ -789,13 +899,16 @@ static double rate_cap_of(const struct receiver *r) {
 static void send_ack(struct receiver *r, struct session *s) {
         struct kdkp_ack a = { .recv_offset = s->recv, .commit_offset = s->commit, .largest_pn = s->largest_pn };
         uint8_t body[48 + 16 * KDKP_SACK_MAX];
-        uint64_t m = max_offset_of(s, r->c);
+        uint64_t m = max_offset_of(s);
+        double cap;
 
         if (m > s->max_offset)
                 s->max_offset = m;
         a.max_offset = s->max_offset;
         a.ack_delay_us = (uint32_t)(now_us() - s->largest_pn_us);
-        a.rate_cap = (uint32_t)((uint64_t)rate_cap_of(r) / 1024);
+        /* KiB/s, and never 0 for a share under 1 KiB/s: 0 means no cap. */
+        cap = rate_cap_of(r);
+        a.rate_cap = cap > 0 ? (uint32_t)((uint64_t)cap / 1024 > 0 ? (uint64_t)cap / 1024 : 1) : 0;
         a.nranges = (uint16_t)(s->n_ranges < KDKP_SACK_MAX ? s->n_ranges : KDKP_SACK_MAX);
         memcpy(a.ranges, s->ranges, a.nranges * sizeof(a.ranges[0]));
         send_sealed(r, s, KDKP_ACK, body, kdkp_ack_put(body, &a));
@@ -879,11 +992,28 @@ static void try_pause(struct receiver *r, struct session *s) {
         send_result(r, s);
 }
 
-static void try_finish(struct receiver *r, struct session *s) {
+/* Stored once the committer has synced it all (finish_synced). A full
+ * queue only delays that: the session's timer asks again. */
+static void submit_last(struct receiver *r, struct session *s) {
         struct commit_job job;
+        int e = commit_job(s, COMMIT_LAST, &job);
+
+        if (e == 0)
+                e = committer_submit(r->committer, &job);
+        s->finish_wanted = e == -EBUSY;
+        if (e == -EBUSY)
+                return;
+        if (e < 0) {
+                fail_session(r, s, KDKP_E_INTERNAL, "the dump could not be made durable");
+                return;
+        }
+        s->finishing = true;
+}
+
+static void try_finish(struct receiver *r, struct session *s) {
         uint8_t digest[32];
 
-        if (!s->fin || s->closed || s->finishing)
+        if (!s->fin || s->closed || s->finishing || s->finish_wanted)
                 return;
         if (s->fin_msg.flags & KDKP_FIN_PAUSE) {
                 try_pause(r, s);
@@ -904,19 +1034,16 @@ static void try_finish(struct receiver *r, struct session *s) {
                 finish(r, s, KDKP_FAILED, KDKP_E_HASH_MISMATCH, "the stream digest does not match");
                 return;
         }
-        /* Stored once the committer has synced it all (finish_synced). */
         memcpy(s->result.digest, digest, 32);
-        if (commit_job(s, COMMIT_LAST, &job) < 0 || committer_submit(r->committer, &job) < 0) {
-                fail_session(r, s, KDKP_E_INTERNAL, "the dump could not be made durable");
-                return;
-        }
-        s->finishing = true;
+        submit_last(r, s);
 }
 
 /* The last sync is done: the parent files the dump; the client is told. */
 static void finish_synced(struct receiver *r, struct session *s, int error) {
         uint8_t digest[32];
 
+        if (s->closed)
+                return; /* failed meanwhile (a commit error reaped with it) */
         memcpy(digest, s->result.digest, 32);
         s->finishing = false;
         if (error < 0) {
@@ -937,7 +1064,7 @@ static bool rate_allows(struct receiver *r, struct session *s, size_t len) {
         /* Police at 1.5 × the cap the client is told, so that its pacing,
          * not our drops, is what normally holds it back (§6.7). */
         cap *= 1.5;
-        burst = cap / 100 > 65536 ? cap / 100 : 65536;
+        burst = cap / 100 > RATE_BURST_MIN ? cap / 100 : RATE_BURST_MIN;
         s->tokens += (double)(now - s->tokens_us) * cap / 1e6;
         s->tokens_us = now;
         if (s->tokens > burst)
@@ -1094,8 +1221,8 @@ static void on_datagram(struct receiver *r, uint8_t *buf, size_t len, const stru
 /* Finished commits: the ACKs may now say so (§6.2: when commit_offset
  * moves). A session gone since is skipped. */
 static void reap_commits(struct receiver *r) {
-        struct commit_done done[COMMIT_QUEUE];
-        size_t n = committer_reap(r->committer, done, COMMIT_QUEUE);
+        struct commit_done done[COMMIT_REAP_MAX];
+        size_t n = committer_reap(r->committer, done, COMMIT_REAP_MAX);
 
         for (size_t i = 0; i < n; i++) {
                 struct session *s = find_session(r, done[i].session_id);
@@ -1121,6 +1248,8 @@ static void reap_commits(struct receiver *r) {
 static void session_timers(struct receiver *r, struct session *s) {
         uint64_t now = now_us();
 
+        if (s->finish_wanted && !s->closed)
+                submit_last(r, s);
         if (s->closed) {
                 if (now - s->closed_us >= LINGER_US)
                         session_free(s);
@@ -1204,8 +1333,13 @@ int receiver_run(const struct kdumpd_config *c, int sock, int parent, volatile s
         _cleanup_free_ struct recv_batch *batch = malloc(sizeof(*batch));
 
         r.sessions = calloc(r.n_sessions, sizeof(*r.sessions));
-        if (!r.sessions || !batch || committer_new(&r.committer) < 0) {
+        r.spent[0] = calloc(SPENT_SLOTS, sizeof(uint64_t));
+        r.spent[1] = calloc(SPENT_SLOTS, sizeof(uint64_t));
+        r.spent_since = (uint64_t)time(NULL);
+        if (!r.sessions || !batch || !r.spent[0] || !r.spent[1] || committer_new(2 * r.n_sessions + 1, &r.committer) < 0) {
                 free(r.sessions);
+                free(r.spent[0]);
+                free(r.spent[1]);
                 return -ENOMEM;
         }
         for (size_t i = 0; i < r.n_sessions; i++)
@@ -1237,5 +1371,7 @@ int receiver_run(const struct kdumpd_config *c, int sock, int parent, volatile s
                 (unsigned long long)r.n.sessions, (unsigned long long)r.n.stored);
         sodium_memzero(r.cookie_secret, sizeof(r.cookie_secret));
         free(r.sessions);
+        free(r.spent[0]);
+        free(r.spent[1]);
         return 0;
 }

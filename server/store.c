@@ -77,11 +77,15 @@ struct dump_index *store_index(struct store *s) {
 
 /* A row whose directory is gone: someone removed the dump by hand. The
  * index follows the disk, and the name is free again. */
+static void say_forgotten(const struct dump_record *r) {
+        fprintf(stderr, "kdumpd: index: dump %lld's directory %s was removed; forgetting it\n", (long long)r->id, r->dir);
+}
+
 static void forget_if_gone(struct store *s, const char *dir) {
         struct dump_record r;
 
         if (dump_index_find_dir(s->index, dir, &r) == 0) {
-                fprintf(stderr, "kdumpd: index: dump %lld's directory %s was removed; forgetting it\n", (long long)r.id, dir);
+                say_forgotten(&r);
                 dump_index_remove(s->index, r.id);
         }
 }
@@ -145,14 +149,21 @@ static bool low_on_space(const struct store *s, uint64_t pending) {
 
 #define DAY_SECONDS 86400
 
-/* More than max_dumps_per_host dumps of this host in the last day, this
- * one counted. */
+/* More than max_dumps_per_host new dumps of this host in the last day,
+ * this one counted (it is recorded first). */
 static bool over_daily_cap(struct store *s, const struct dump_record *r) {
         int64_t n;
 
         return s->c->max_dumps_per_host &&
                dump_index_count_recent(s->index, r->key_name, r->host, r->received - DAY_SECONDS, &n) == 0 &&
                n > (int64_t)s->c->max_dumps_per_host;
+}
+
+/* Why a new dump may send only its file sections, 0 if it may send all. */
+static uint32_t refusal(struct store *s, const struct dump_record *r) {
+        if (low_on_space(s, 0))
+                return KDKP_E_DISK_FULL;
+        return over_daily_cap(s, r) ? KDKP_E_RATE_LIMIT : 0;
 }
 
 static int admit(struct store *s, struct ps_msg *m, int fds[PS_FDS]) {
@@ -166,14 +177,18 @@ static int admit(struct store *s, struct ps_msg *m, int fds[PS_FDS]) {
                 snprintf(m->dir, sizeof(m->dir), "%.64s", r.dir);
                 return 0;
         }
-        if (e == 0 && (strcmp(r.status, "receiving") == 0 || strcmp(r.status, "incomplete") == 0)) {
+        /* A resume is refused again when it was refused before, or now
+         * below min_free: a new session must not be a way around it. */
+        if (e == 0 && (strcmp(r.status, "receiving") == 0 || strcmp(r.status, "incomplete") == 0 ||
+                       strcmp(r.status, "refused") == 0)) {
                 e = open_files(s, r.dir, false, fds);
                 if (e < 0)
                         goto refuse;
-                m->status = PS_RESUME;
                 m->id = r.id;
                 snprintf(m->dir, sizeof(m->dir), "%.64s", r.dir);
-                snprintf(r.status, sizeof(r.status), "receiving");
+                m->code = low_on_space(s, 0) ? KDKP_E_DISK_FULL : strcmp(r.status, "refused") == 0 ? KDKP_E_RATE_LIMIT : 0;
+                m->status = m->code ? PS_META_ONLY : PS_RESUME;
+                snprintf(r.status, sizeof(r.status), "%s", m->code ? "refused" : "receiving");
                 dump_index_update(s->index, &r);
                 return e;
         }
@@ -187,23 +202,23 @@ static int admit(struct store *s, struct ps_msg *m, int fds[PS_FDS]) {
         snprintf(r.dir, sizeof(r.dir), "%s", m->dir);
         snprintf(r.release, sizeof(r.release), "%s", m->release);
         snprintf(r.machine, sizeof(r.machine), "%s", m->machine);
-        snprintf(r.status, sizeof(r.status), "receiving");
         r.crash_time = m->crash_time;
         r.received = time(NULL);
+        /* Below min_free, or past max_dumps_per_host in a day (a machine in
+         * a crash loop), the dump is refused, but its crash.json and log (a
+         * few KiB, out of the reserve) are kept: why it crashed is what
+         * matters most (docs/protocol.md §4.4, REFUSED). The row says
+         * "refused" until they are in, so that a resume is refused too. */
+        dump_index_admission(s->index, r.key_name, r.host, r.received);
+        m->code = refusal(s, &r);
+        m->status = m->code ? PS_META_ONLY : PS_NEW;
+        snprintf(r.status, sizeof(r.status), "%s", m->code ? "refused" : "receiving");
         if (dump_index_add(s->index, &r) < 0) {
                 for (int i = 0; i < PS_FDS; i++)
                         close(fds[i]);
                 goto refuse;
         }
         m->id = r.id;
-        /* Below min_free, or past max_dumps_per_host in a day (a machine in
-         * a crash loop), the dump is refused, but its crash.json and log (a
-         * few KiB, out of the reserve) are kept: why it crashed is what
-         * matters most (docs/protocol.md §4.4, REFUSED). */
-        m->status = PS_NEW;
-        m->code = low_on_space(s, 0) ? KDKP_E_DISK_FULL : over_daily_cap(s, &r) ? KDKP_E_RATE_LIMIT : 0;
-        if (m->code)
-                m->status = PS_META_ONLY;
         return PS_FDS;
 refuse:
         m->status = PS_REFUSE;
@@ -211,23 +226,31 @@ refuse:
         return 0;
 }
 
-/* A complete file section takes its final name; the log also gets netdump's
- * name, "log", as a hard link. */
-/* The data first, then its name. The network child does not wait for this
- * (no reply): 10-30 ms of fsync here must not stall its sessions. A file
- * already renamed (a resume sent the section again) is left as it is. */
+/* A complete file section takes its final name: the data first, then its
+ * name; the log also gets netdump's name, "log", as a hard link. A file
+ * already renamed (a resume sent the section again) is left as it is.
+ * Returns whether it was named now. */
+static bool name_section(int d, bool log) {
+        const char *from = incomplete_names[log ? PS_FD_LOG : PS_FD_JSON], *to = log ? "vmcore-dmesg.txt" : "crash.json";
+        _cleanup_close_ int f = d < 0 ? -1 : openat(d, from, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+
+        if (f < 0 || fdatasync(f) < 0 || renameat(d, from, d, to) < 0 || fsync(d) < 0)
+                return false;
+        if (log)
+                (void)linkat(d, to, d, "log", 0);
+        return true;
+}
+
+/* The network child does not wait for this (no reply): 10-30 ms of fsync
+ * here must not stall its sessions. */
 static int file_done(struct store *s, struct ps_msg *m) {
         _cleanup_close_ int d = openat(s->root, m->dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
         bool log = m->section == KDKP_SECTION_LOG;
-        const char *from = incomplete_names[log ? PS_FD_LOG : PS_FD_JSON], *to = log ? "vmcore-dmesg.txt" : "crash.json";
-        _cleanup_close_ int f = d < 0 ? -1 : openat(d, from, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
         struct dump_record r;
 
         m->type = PS_NO_REPLY;
-        if (f < 0 || fdatasync(f) < 0 || renameat(d, from, d, to) < 0 || fsync(d) < 0)
+        if (!name_section(d, log))
                 return 0;
-        if (log)
-                (void)linkat(d, to, d, "log", 0);
         if (log && dump_index_get(s->index, m->id, &r) == 0) {
                 snprintf(r.reason, sizeof(r.reason), "%s", m->reason);
                 snprintf(r.signature, sizeof(r.signature), "%s", m->signature);
@@ -291,7 +314,7 @@ struct retention {
         struct store *s;
         const char *host;
         int64_t keep_id;        /* the dump just stored: never removed */
-        int64_t n_host, total, remove_id;
+        int64_t n_host[2], total, remove_id;   /* n_host[files_only] */
         uint64_t pending;
         char remove_dir[256];
         int pass;
@@ -302,7 +325,15 @@ struct retention {
 static bool removable(const struct store *s, const struct dump_record *r) {
         if (strcmp(r->status, "receiving") == 0)
                 return false;
-        return strcmp(r->status, "incomplete") != 0 || r->finished + (int64_t)s->c->resume_keep <= time(NULL);
+        if (strcmp(r->status, "incomplete") != 0 && strcmp(r->status, "refused") != 0)
+                return true;
+        return r->finished && r->finished + (int64_t)s->c->resume_keep <= time(NULL);
+}
+
+/* crash.json and the log only: kept per host apart from the vmcores, so
+ * that a crash loop's refused dumps do not push its real ones out. */
+static bool files_only(const struct dump_record *r) {
+        return strcmp(r->status, "meta-only") == 0 || strcmp(r->status, "refused") == 0;
 }
 
 static int count_cb(const struct dump_record *r, void *userdata) {
@@ -311,7 +342,7 @@ static int count_cb(const struct dump_record *r, void *userdata) {
         if (!removable(t->s, r))
                 return 0;
         if (strcmp(r->host, t->host) == 0)
-                t->n_host++;
+                t->n_host[files_only(r)]++;
         t->total += r->size;
         return 0;
 }
@@ -320,7 +351,8 @@ static int count_cb(const struct dump_record *r, void *userdata) {
 static int pick_cb(const struct dump_record *r, void *userdata) {
         struct retention *t = userdata;
         const struct kdumpd_config *c = t->s->c;
-        bool over_host = c->keep_per_host && strcmp(r->host, t->host) == 0 && t->n_host > (int64_t)c->keep_per_host;
+        bool over_host = c->keep_per_host && strcmp(r->host, t->host) == 0 &&
+                         t->n_host[files_only(r)] > (int64_t)c->keep_per_host;
         bool over_total = c->max_total_size && t->total > (int64_t)c->max_total_size;
 
         if (!removable(t->s, r) || r->id == t->keep_id || !(over_host || over_total || low_on_space(t->s, t->pending)))
@@ -343,8 +375,7 @@ static int prune_cb(const struct dump_record *r, void *userdata) {
         struct stat st;
 
         if (fstatat(p->s->root, r->dir, &st, AT_SYMLINK_NOFOLLOW) < 0 && errno == ENOENT) {
-                fprintf(stderr, "kdumpd: index: dump %lld's directory %s was removed; forgetting it\n", (long long)r->id,
-                        r->dir);
+                say_forgotten(r);
                 p->ids[p->n++] = r->id;
         }
         return p->n == PRUNE_BATCH ? -ECANCELED : 0;
@@ -415,6 +446,15 @@ static int finish(struct store *s, struct ps_msg *m) {
         if (strcmp(m->dump_status, "meta-only") == 0)
                 (void)unlinkat(d, "vmcore-incomplete", 0);
         (void)unlinkat(d, "vmcore-incomplete.state", 0);
+        /* A file section whose naming was lost (kdumpd killed before the
+         * parent got to it, its commit already past it) is named now; the
+         * child sends the reason and signature again for it. */
+        name_section(d, false);
+        name_section(d, true);
+        if (!r.reason[0] && m->reason[0]) {
+                snprintf(r.reason, sizeof(r.reason), "%s", m->reason);
+                snprintf(r.signature, sizeof(r.signature), "%s", m->signature);
+        }
         snprintf(r.status, sizeof(r.status), "%s", m->dump_status);
         r.size = (int64_t)m->size;
         r.finished = time(NULL);
@@ -432,9 +472,11 @@ static int paused(struct store *s, struct ps_msg *m) {
         struct dump_record r;
 
         m->type = PS_OK;
-        if (dump_index_get(s->index, m->id, &r) < 0 || strcmp(r.status, "receiving") != 0)
+        if (dump_index_get(s->index, m->id, &r) < 0 ||
+            (strcmp(r.status, "receiving") != 0 && strcmp(r.status, "refused") != 0))
                 return 0;
-        snprintf(r.status, sizeof(r.status), "incomplete");
+        if (strcmp(r.status, "receiving") == 0)
+                snprintf(r.status, sizeof(r.status), "incomplete");
         r.finished = time(NULL);
         dump_index_update(s->index, &r);
         return 0;

@@ -527,9 +527,11 @@ def recorded(path):
     return out
 
 
-def replay(port, datagrams, avoid_ports, batch=128):
+def replay(port, datagrams, avoid_ports, batch=128, from_port=0):
     """Sends the datagrams to kdumpd from a new socket (on none of the ports
-    the recorded session used, which its cookies name), a batch at a time.
+    the recorded session used, which its cookies name; or from from_port, as
+    one who can send from the client's address and port would), a batch at
+    a time.
     After each batch the first HELLO goes again, and its CHALLENGE is waited
     for: kdumpd reads its socket in order, so every datagram before it has
     then been handled, and never more than a batch waits in the socket's
@@ -537,9 +539,9 @@ def replay(port, datagrams, avoid_ports, batch=128):
     hello = next(d for d in datagrams if kdkp_type(d) == "HELLO")
     socks = []
     try:
-        while not socks or socks[-1].getsockname()[1] in avoid_ports:
+        while not socks or (not from_port and socks[-1].getsockname()[1] in avoid_ports):
             socks.append(socket.socket(socket.AF_INET, socket.SOCK_DGRAM))
-            socks[-1].bind(("127.0.0.1", 0))
+            socks[-1].bind(("127.0.0.1", from_port))
         c = socks[-1]
         replies, syncs, want = {}, 0, 0
         for i in range(0, len(datagrams), batch):
@@ -605,18 +607,26 @@ def test_replay():
         print(f"{len(sent)} datagrams {kinds} replayed at a fresh kdumpd: {replies}; counted {n}")
 
         replies, syncs = replay(s.port, sent, pstats["upstream_ports"])
+        # Once the closed session is gone (its 10 s linger), but while the
+        # recorded INIT's cookie still holds (30 s), from the client's own
+        # port, which the cookie names: the INIT must not make the session
+        # again, under keys whose pns would start over (nonce reuse).
+        time.sleep(11)
+        late, late_syncs = replay(s.port, sent, pstats["upstream_ports"], from_port=pstats["upstream_ports"][0])
     finally:
         s.stop()
     n = s.counters()
     if replies != {"CHALLENGE": hellos + syncs}:
         raise LabError(f"the kdumpd that stored the dump answered the replay with {replies}")
+    if late != {"CHALLENGE": hellos + late_syncs}:
+        raise LabError(f"after the session's linger, the replayed INIT drew {late}: the session was made again")
     # While the closed session lingers (10 s) its packets fail the replay
     # window; after that they name no session. Either way, each is counted.
-    if n["auth"] + n["unknown"] != inits + others or n["auth"] < inits or (n["sessions"], n["stored"]) != (1, 1):
-        raise LabError(f"the kdumpd that stored the dump counted {n} for {inits} INITs and {others} session packets")
+    if n["auth"] + n["unknown"] != 2 * (inits + others) or n["auth"] < 2 * inits or (n["sessions"], n["stored"]) != (1, 1):
+        raise LabError(f"the kdumpd that stored the dump counted {n} for twice {inits} INITs and {others} session packets")
     if s.disk() != before or s.dumps() != index:
         raise LabError(f"the replay changed the dump directory or the index: {s.disk() ^ before}")
-    print(f"replayed at the kdumpd that stored it: {replies}; counted {n}; "
+    print(f"replayed at the kdumpd that stored it, at once and 11 s later: {replies}, {late}; counted {n}; "
           f"{len(before)} paths and the index unchanged")
 
 
@@ -1000,6 +1010,46 @@ def test_retention():
     print(f"removed by hand: {gone}; the index forgot them, and kdumpd list shows only {kept}")
 
 
+def test_stall():
+    """dumptool's producer stopped for 10 s in the middle of the dump (as a
+    slow disk or a long filtering cycle would): the client keeps the session
+    alive with PINGs, and after the stall goes on in the same session; no
+    second handshake, no resume. The dump is byte-identical."""
+    vmcore = shared_vmcore("trixie")
+    reference = local_dump(vmcore, "stall.local")
+    s = Server("stall")
+    s.start()
+    c = None
+    try:
+        c = subprocess.Popen([DUMPTOOL, "-l", "-d", "31", "--secret", s.key, vmcore, s.url()], stderr=subprocess.PIPE)
+        producer = None
+        for _ in range(400):
+            kids = children(c.pid)
+            if kids and s.dumps() and os.path.exists(os.path.join(s.dump_dir, s.dumps()[0]["dir"], "crash.json")):
+                producer = kids[0]
+                break
+            time.sleep(0.05)
+        if producer is None:
+            raise LabError("no producer process to stop")
+        os.kill(producer, signal.SIGSTOP)
+        time.sleep(10)
+        os.kill(producer, signal.SIGCONT)
+        err = c.communicate(timeout=600)[1].decode()
+    finally:
+        if c and c.poll() is None:
+            c.kill()
+            c.wait()
+        s.stop()
+    if c.returncode:
+        raise LabError(f"after a 10 s stall the client failed: {err}")
+    stored(s, reference)
+    last = err.strip().splitlines()[-1]
+    log = open(s.log).read()
+    if " 0 resumes" not in last or "resuming" in log or log.count("receiving labhost") != 1:
+        raise LabError(f"a 10 s stall made a new session: {last}; kdumpd: {log}")
+    print("producer stopped for 10 s: one session, byte-identical; " + last)
+
+
 def test_deferred():
     """max_sessions 1: while one dump is received, a second client is
     DEFERRED. Its crash.json and log are stored at once, before the first
@@ -1202,5 +1252,5 @@ if __name__ == "__main__":
                         "restart-early": test_restart_early,
                         "loss": test_loss, "frames": test_frames, "concurrency": test_concurrency, "replay": test_replay,
                         "forged": test_forged, "hostname": test_hostname, "hook": test_hook,
-                        "retention": test_retention, "hook-mail": test_hook_mail, "deferred": test_deferred, "meta-only": test_meta_only, "abandoned": test_abandoned, "retention-free": skippable(test_retention_free)},
+                        "retention": test_retention, "hook-mail": test_hook_mail, "deferred": test_deferred, "stall": test_stall, "meta-only": test_meta_only, "abandoned": test_abandoned, "retention-free": skippable(test_retention_free)},
                        sys.argv))
