@@ -118,14 +118,15 @@ TEST(pages_in_holes) {
 /* Dumps path at -d 1 (lzo) with threads into out; returns the stats. */
 static struct dump_stats dump(const char *path, const char *out, unsigned threads) {
         _cleanup_(vmcore_freep) struct vmcore *v = open_vmcore(path);
-        _cleanup_(output_freep) struct output *o = NULL;
         _cleanup_close_ int fd = open(out, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+        _cleanup_(output_freep) struct output *o = NULL;   /* freed before fd is closed */
         struct dump_options opt = { .dump_level = DUMP_LEVEL_ZERO, .codec = CODEC_LZO, .threads = threads };
         struct dump_stats st;
 
         ASSERT_TRUE(fd >= 0);
         ASSERT_EQ_INT(output_new_file(fd, &o), 0);
         ASSERT_EQ_INT(dump_kdump(v, &opt, o, NULL, NULL, &st), 0);
+        ASSERT_EQ_INT(output_finish(o), 0);
         return st;
 }
 
