@@ -9,9 +9,13 @@
 #include "compressor.h"
 
 /* Pages per job: large enough to amortise the locking, small enough that
- * two jobs per thread stay within a few MiB. */
+ * the jobs stay within a few MiB (each holds two pages per page: read and
+ * stored). Four jobs per thread, not two, keep the workers fed while the
+ * caller writes: a two-thread -d 1 dump of the lab's 8 GiB vmcore took
+ * 1.555 s instead of 1.743 s (min of 5), for 1.8 MiB more RSS; eight took
+ * 1.498 s but 15 MiB. */
 #define JOB_PAGES 64u
-#define JOBS_PER_THREAD 2u
+#define JOBS_PER_THREAD 4u
 
 enum job_state { JOB_FREE, JOB_QUEUED, JOB_RUNNING, JOB_DONE };
 
