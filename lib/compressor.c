@@ -9,9 +9,13 @@
 #include "compressor.h"
 
 /* Pages per job: large enough to amortise the locking, small enough that
- * two jobs per thread stay within a few MiB. */
+ * the jobs stay within a few MiB (each holds two pages per page: read and
+ * stored). Four jobs per thread, not two, keep the workers fed while the
+ * caller writes: a two-thread -d 1 dump of the lab's 8 GiB vmcore took
+ * 1.555 s instead of 1.743 s (min of 5), for 1.8 MiB more RSS; eight took
+ * 1.498 s but 15 MiB. */
 #define JOB_PAGES 64u
-#define JOBS_PER_THREAD 2u
+#define JOBS_PER_THREAD 4u
 
 enum job_state { JOB_FREE, JOB_QUEUED, JOB_RUNNING, JOB_DONE };
 
@@ -20,9 +24,10 @@ struct job {
         unsigned n;
         int error;
         uint64_t pfn[JOB_PAGES];
+        bool known_zero[JOB_PAGES]; /* zero by the caller's word: not read */
         uint32_t size[JOB_PAGES];  /* stored bytes; 0 for a shared zero page */
         uint32_t flags[JOB_PAGES];
-        uint8_t *in;               /* JOB_PAGES pages read */
+        uint8_t *in;               /* the pages read, packed */
         uint8_t *out;              /* JOB_PAGES pages' stored bytes, one page apart */
 };
 
@@ -44,21 +49,29 @@ struct compressor {
         unsigned n_threads;
 };
 
-/* Reads and compresses one job, outside the lock. */
+/* Reads and compresses one job, outside the lock. Pages known to be zero
+ * are not read. */
 static int run_job(struct compressor *c, struct codec *codec, struct job *j) {
-        int r = vmcore_pread_pages(c->vmcore, j->pfn, j->n, j->in);
+        uint64_t read[JOB_PAGES];
+        unsigned n_read = 0, at = 0;
+        int r;
 
-        if (r < 0)
+        for (unsigned i = 0; i < j->n; i++)
+                if (!j->known_zero[i])
+                        read[n_read++] = j->pfn[i];
+        if ((r = vmcore_pread_pages(c->vmcore, read, n_read, j->in)) < 0)
                 return r;
         for (unsigned i = 0; i < j->n; i++) {
-                const uint8_t *page = j->in + (size_t)i * c->page_size, *data;
+                const uint8_t *page, *data;
                 uint32_t size;
                 int flags;
 
-                if (c->detect_zero && page_is_zero(page, c->page_size)) {
-                        j->size[i] = 0;
+                j->size[i] = 0;
+                if (j->known_zero[i])
                         continue;
-                }
+                page = j->in + (size_t)at++ * c->page_size;
+                if (c->detect_zero && page_is_zero(page, c->page_size))
+                        continue;
                 flags = codec_compress(codec, page, &data, &size);
                 if (flags < 0)
                         return flags;
@@ -184,7 +197,7 @@ static void queue_tail(struct compressor *c) {
         pthread_mutex_unlock(&c->lock);
 }
 
-int compressor_add(struct compressor *c, uint64_t pfn) {
+int compressor_add(struct compressor *c, uint64_t pfn, bool known_zero) {
         struct job *j = &c->jobs[c->tail % c->n_jobs];
 
         if (c->error)
@@ -192,6 +205,7 @@ int compressor_add(struct compressor *c, uint64_t pfn) {
         /* The ring is full: the slot at the tail is still the head's. */
         if (c->tail - c->head == c->n_jobs && (c->error = deliver_head(c)) < 0)
                 return c->error;
+        j->known_zero[j->n] = known_zero && c->detect_zero;
         j->pfn[j->n++] = pfn;
         if (j->n == JOB_PAGES)
                 queue_tail(c);

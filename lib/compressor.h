@@ -25,9 +25,11 @@ int compressor_new(struct vmcore *v, enum codec_kind kind, unsigned threads, boo
 /* Stops and joins the workers; pages not yet delivered are dropped. */
 struct compressor *compressor_free(struct compressor *c);
 
-/* Adds the next pfn to dump. May deliver finished pages to the sink.
- * Returns 0 or the first error of a worker or the sink. */
-int compressor_add(struct compressor *c, uint64_t pfn);
+/* Adds the next pfn to dump. With known_zero (and detect_zero), the caller
+ * knows the page is zero and it is delivered as zero without being read.
+ * May deliver finished pages to the sink. Returns 0 or the first error of a
+ * worker or the sink. */
+int compressor_add(struct compressor *c, uint64_t pfn, bool known_zero);
 
 /* Delivers every page added so far. Returns 0 or the first error. */
 int compressor_flush(struct compressor *c);

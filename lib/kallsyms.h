@@ -10,7 +10,7 @@
 
 struct kallsyms;
 
-/* Reads and expands the table. Returns 0, or a negative errno with a
+/* Reads the table (names stay compressed until asked for). Returns 0, or a negative errno with a
  * one-line reason in why: -ENOENT when VMCOREINFO lacks the entries or the
  * pages are not in the dump, -EBADMSG for a table that makes no sense. */
 int kallsyms_new(struct kvaddr *k, const struct vmcoreinfo *vi, struct kallsyms **ret, char *why, size_t why_len);

@@ -6,6 +6,7 @@
 
 #include <fcntl.h>
 
+#include "directio.h"
 #include "io.h"
 #include "output.h"
 
@@ -20,6 +21,7 @@ struct output {
         uint64_t bytes;
         uint64_t high;          /* one past the highest byte written */
         uint64_t kicked;        /* writeback started below this offset */
+        struct direct_writer *direct;   /* a file written with O_DIRECT */
 };
 
 /* Starts (does not wait for) writeback of what was written since the last
@@ -50,8 +52,21 @@ static int output_new(int fd, bool flattened, struct output **ret) {
         return 0;
 }
 
+/* With direct I/O where the file system takes it; else through the page
+ * cache, with writeback started as the file grows. */
 int output_new_file(int fd, struct output **ret) {
-        return output_new(fd, false, ret);
+        struct output *o;
+        int r = output_new(fd, false, &o);
+
+        if (r < 0)
+                return r;
+        r = direct_writer_new(fd, &o->direct);
+        if (r == -ENOMEM) {
+                output_free(o);
+                return r;
+        }
+        *ret = o;
+        return 0;
 }
 
 int output_new_flattened(int fd, struct output **ret) {
@@ -78,6 +93,12 @@ int output_write(struct output *o, const void *buf, size_t len, uint64_t offset)
         struct flat_record rec;
         int r;
 
+        if (o->direct) {
+                r = direct_writer_write(o->direct, buf, len, offset);
+                if (r == 0)
+                        o->bytes += len;
+                return r;
+        }
         if (!o->flattened) {
                 r = pwrite_full(o->fd, buf, len, offset);
                 if (r < 0)
@@ -101,6 +122,8 @@ int output_write(struct output *o, const void *buf, size_t len, uint64_t offset)
 int output_finish(struct output *o) {
         struct flat_record end;
 
+        if (o->direct)
+                return direct_writer_finish(o->direct);
         if (!o->flattened)
                 return 0;
         memset(&end, 0xff, sizeof(end));
@@ -113,6 +136,9 @@ uint64_t output_bytes(const struct output *o) {
 }
 
 struct output *output_free(struct output *o) {
-        free(o);
+        if (o) {
+                direct_writer_free(o->direct);
+                free(o);
+        }
         return NULL;
 }

@@ -15,7 +15,9 @@
 
 struct output;
 
-/* Positioned writes into fd with pwrite(). */
+/* Positioned writes into fd, a fresh empty file: with O_DIRECT from a
+ * writer thread where the file system takes it (lib/directio.h), else with
+ * pwrite() through the page cache. */
 int output_new_file(int fd, struct output **ret);
 
 /* A flattened stream on fd; writes the 4096-byte stream header at once. */
@@ -25,11 +27,13 @@ int output_new_flattened(int fd, struct output **ret);
  * negative errno (-ENOSPC on a full disk). */
 int output_write(struct output *o, const void *buf, size_t len, uint64_t offset);
 
-/* Ends the output: the flattened end marker; nothing for a file. */
+/* Ends the output: the flattened end marker; for a file written directly,
+ * the last blocks, and the file cut to its last byte. */
 int output_finish(struct output *o);
 
 /* Bytes written so far, record framing included. */
 uint64_t output_bytes(const struct output *o);
 
-/* Frees o; does not close the fd. */
+/* Frees o, first writing what a direct writer still holds, so the fd must
+ * still be open; does not close it. */
 struct output *output_free(struct output *o);

@@ -34,6 +34,11 @@ struct vmcore {
         uint64_t window_offset;
         size_t window_size;
         bool use_read;
+        /* The extent of the file (lseek SEEK_DATA/SEEK_HOLE) that held the
+         * last page asked about: [extent_start, extent_end), a hole or data. */
+        uint64_t extent_start, extent_end;
+        bool extent_is_hole;
+        bool holes_unknown;     /* lseek failed: every page counts as data */
         uint8_t *page_buf;
         /* A kdump-compressed input, read through its descriptors. */
         struct kdump_reader *kdump;
@@ -448,6 +453,48 @@ int vmcore_page(struct vmcore *v, uint64_t pfn, const uint8_t **ret) {
         if (!r || pfn >= r->end_pfn)
                 return -ENOENT;
         return read_file(v, r->offset + (pfn - r->start_pfn) * v->page_size, v->page_size, ret);
+}
+
+/* The extent of the file at offset: a hole up to the next data, or data up
+ * to the next hole. A file system without holes (and /proc/vmcore, through
+ * default_llseek) reports data to the end of the file. */
+static void find_extent(struct vmcore *v, uint64_t offset) {
+        off_t data = lseek(v->fd, (off_t)offset, SEEK_DATA), hole;
+
+        v->extent_start = offset;
+        if (data < 0 && errno == ENXIO) {
+                v->extent_end = v->file_size;
+                v->extent_is_hole = true;
+                return;
+        }
+        if (data < 0) {
+                v->holes_unknown = true;
+                return;
+        }
+        if ((uint64_t)data > offset) {
+                v->extent_end = (uint64_t)data;
+                v->extent_is_hole = true;
+                return;
+        }
+        hole = lseek(v->fd, data, SEEK_HOLE);
+        if (hole < 0 || (uint64_t)hole <= offset) {
+                v->holes_unknown = true;
+                return;
+        }
+        v->extent_end = (uint64_t)hole;
+        v->extent_is_hole = false;
+}
+
+bool vmcore_page_in_hole(struct vmcore *v, uint64_t pfn) {
+        const struct vmcore_range *r;
+        uint64_t offset;
+
+        if (v->kdump || v->holes_unknown || !(r = find_range(v, pfn)) || pfn >= r->end_pfn)
+                return false;
+        offset = r->offset + (pfn - r->start_pfn) * v->page_size;
+        if (offset < v->extent_start || offset >= v->extent_end)
+                find_extent(v, offset);
+        return !v->holes_unknown && v->extent_is_hole && offset + v->page_size <= v->extent_end;
 }
 
 bool vmcore_is_kdump(const struct vmcore *v) {

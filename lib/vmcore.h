@@ -55,6 +55,12 @@ const struct elfcore_headers *vmcore_headers(const struct vmcore *v);
  * Returns 0, -ENOENT for a pfn without file data, or a negative errno. */
 int vmcore_page(struct vmcore *v, uint64_t pfn, const uint8_t **ret);
 
+/* True when the bytes of page pfn lie in a hole of the file, so that they
+ * are zero without being read: a vmcore saved as a sparse file, as the
+ * crash lab saves them. False where that is not known (/proc/vmcore has no
+ * holes, a kdump input, lseek failing). Not for several threads at once. */
+bool vmcore_page_in_hole(struct vmcore *v, uint64_t pfn);
+
 /* Reads the pages pfns[0..n) into buf (n pages) with pread(), so that it
  * is safe from several threads at once. Returns 0, -ENOENT for a pfn without
  * data, or a negative errno. */

@@ -1,0 +1,185 @@
+/* lib/dumper and lib/vmcore over a made-up sparse ELF vmcore: pages in holes
+ * of the file count as zero without being read, one and two threads write
+ * the same file, and every page reads back as it was. */
+#include <elf.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#include "cleanup.h"
+#include "dumper.h"
+#include "harness.h"
+#include "io.h"
+#include "output.h"
+#include "vmcore.h"
+
+#define PAGE 4096u
+#define NPAGES 1024u
+#define NOTE_AT PAGE
+#define LOAD_AT (2 * PAGE)
+
+DEFINE_CLEANUP_FUNC(struct vmcore, vmcore_free);
+DEFINE_CLEANUP_FUNC(struct output, output_free);
+
+/* Page i of the made-up machine: a hole in the file (i % 4 == 0), zeros
+ * written out (1), text (2), random bytes (3). Runs of each kind are a few
+ * pages long, so that holes and data alternate within a job of pages. */
+static unsigned kind(unsigned pfn) {
+        return (pfn / 3) % 4;
+}
+
+static void fill(uint8_t *page, unsigned pfn) {
+        memset(page, 0, PAGE);
+        if (kind(pfn) == 2)
+                for (unsigned i = 0; i + 16 <= PAGE; i += 16)
+                        snprintf((char *)page + i, 16, "pfn %5u @%4u", pfn, i);
+        if (kind(pfn) == 3) {
+                srand(pfn);
+                for (unsigned i = 0; i < PAGE; i++)
+                        page[i] = (uint8_t)rand();
+        }
+}
+
+static void put(uint8_t *buf, size_t at, const void *v, size_t n) {
+        memcpy(buf + at, v, n);
+}
+
+/* The ELF header, a PT_NOTE with VMCOREINFO, and one PT_LOAD of NPAGES. */
+static void write_headers(int fd) {
+        static const char info[] = "PAGESIZE=4096\n";
+        uint8_t head[2 * PAGE] = {};
+        Elf64_Ehdr eh = { .e_type = ET_CORE, .e_machine = EM_X86_64, .e_version = EV_CURRENT,
+                          .e_phoff = sizeof(Elf64_Ehdr), .e_ehsize = sizeof(Elf64_Ehdr),
+                          .e_phentsize = sizeof(Elf64_Phdr), .e_phnum = 2 };
+        Elf64_Nhdr nh = { .n_namesz = 11, .n_descsz = sizeof(info) - 1, .n_type = 0 };
+        size_t note_size = sizeof(nh) + 12 + ((sizeof(info) - 1 + 3) & ~3u);
+        Elf64_Phdr note = { .p_type = PT_NOTE, .p_offset = NOTE_AT, .p_filesz = note_size };
+        Elf64_Phdr load = { .p_type = PT_LOAD, .p_offset = LOAD_AT, .p_paddr = 0, .p_vaddr = 0xffff888000000000ull,
+                            .p_filesz = NPAGES * PAGE, .p_memsz = NPAGES * PAGE };
+
+        memcpy(eh.e_ident, ELFMAG, SELFMAG);
+        eh.e_ident[EI_CLASS] = ELFCLASS64;
+        eh.e_ident[EI_DATA] = ELFDATA2LSB;
+        eh.e_ident[EI_VERSION] = EV_CURRENT;
+        put(head, 0, &eh, sizeof(eh));
+        put(head, sizeof(eh), &note, sizeof(note));
+        put(head, sizeof(eh) + sizeof(note), &load, sizeof(load));
+        put(head, NOTE_AT, &nh, sizeof(nh));
+        put(head, NOTE_AT + sizeof(nh), "VMCOREINFO", 11);
+        put(head, NOTE_AT + sizeof(nh) + 12, info, sizeof(info) - 1);
+        ASSERT_EQ_INT(pwrite_full(fd, head, sizeof(head), 0), 0);
+}
+
+/* Writes the vmcore; false when the file system keeps no holes. */
+static bool make_vmcore(const char *path) {
+        _cleanup_close_ int fd = open(path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+        static uint8_t page[PAGE];
+
+        ASSERT_TRUE(fd >= 0);
+        write_headers(fd);
+        ASSERT_EQ_INT(ftruncate(fd, LOAD_AT + NPAGES * PAGE), 0);
+        for (unsigned pfn = 0; pfn < NPAGES; pfn++) {
+                if (kind(pfn) == 0)
+                        continue;
+                fill(page, pfn);
+                ASSERT_EQ_INT(pwrite_full(fd, page, PAGE, LOAD_AT + (uint64_t)pfn * PAGE), 0);
+        }
+        ASSERT_EQ_INT(fsync(fd), 0);
+        return lseek(fd, LOAD_AT, SEEK_HOLE) == LOAD_AT;
+}
+
+static struct vmcore *open_vmcore(const char *path) {
+        struct vmcore *v = NULL;
+        char why[256];
+
+        ASSERT_EQ_INT(vmcore_open(path, &v, why, sizeof(why)), 0);
+        return v;
+}
+
+TEST(pages_in_holes) {
+        char path[4096];
+
+        snprintf(path, sizeof(path), "%s/vmcore", harness_tmpdir());
+        if (!make_vmcore(path))
+                SKIP("the file system of the scratch directory keeps no holes");
+        _cleanup_(vmcore_freep) struct vmcore *v = open_vmcore(path);
+        for (unsigned pfn = 0; pfn < NPAGES; pfn++)
+                if (vmcore_page_in_hole(v, pfn) != (kind(pfn) == 0))
+                        harness_fail(__FILE__, __LINE__, "pfn %u (kind %u): in a hole is %d", pfn, kind(pfn),
+                                     vmcore_page_in_hole(v, pfn));
+        /* Past the data, and asked out of order. */
+        ASSERT_TRUE(!vmcore_page_in_hole(v, NPAGES));
+        ASSERT_TRUE(vmcore_page_in_hole(v, 0));
+        ASSERT_TRUE(!vmcore_page_in_hole(v, 3));
+}
+
+/* Dumps path at -d 1 (lzo) with threads into out; returns the stats. */
+static struct dump_stats dump(const char *path, const char *out, unsigned threads) {
+        _cleanup_(vmcore_freep) struct vmcore *v = open_vmcore(path);
+        _cleanup_close_ int fd = open(out, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+        _cleanup_(output_freep) struct output *o = NULL;   /* freed before fd is closed */
+        struct dump_options opt = { .dump_level = DUMP_LEVEL_ZERO, .codec = CODEC_LZO, .threads = threads };
+        struct dump_stats st;
+
+        ASSERT_TRUE(fd >= 0);
+        ASSERT_EQ_INT(output_new_file(fd, &o), 0);
+        ASSERT_EQ_INT(dump_kdump(v, &opt, o, NULL, NULL, &st), 0);
+        ASSERT_EQ_INT(output_finish(o), 0);
+        return st;
+}
+
+static void check_pages(const char *dumpfile) {
+        _cleanup_(vmcore_freep) struct vmcore *v = open_vmcore(dumpfile);
+        static uint8_t want[PAGE];
+
+        for (unsigned pfn = 0; pfn < NPAGES; pfn++) {
+                const uint8_t *got;
+
+                ASSERT_EQ_INT(vmcore_page(v, pfn, &got), 0);
+                fill(want, pfn);
+                if (memcmp(got, want, PAGE) != 0)
+                        harness_fail(__FILE__, __LINE__, "%s: pfn %u (kind %u) differs", dumpfile, pfn, kind(pfn));
+        }
+}
+
+static void read_all(const char *path, uint8_t *buf, size_t len) {
+        _cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC);
+
+        ASSERT_EQ_INT(read_full(fd, buf, len), (ssize_t)len);
+}
+
+TEST(one_and_two_threads) {
+        char path[4096], one[4096], two[4096];
+        struct dump_stats a, b;
+        unsigned zero = 0, random = 0;
+
+        snprintf(path, sizeof(path), "%s/vmcore", harness_tmpdir());
+        snprintf(one, sizeof(one), "%s/one", harness_tmpdir());
+        snprintf(two, sizeof(two), "%s/two", harness_tmpdir());
+        make_vmcore(path);
+        a = dump(path, one, 1);
+        b = dump(path, two, 2);
+        for (unsigned pfn = 0; pfn < NPAGES; pfn++) {
+                zero += kind(pfn) <= 1;
+                random += kind(pfn) == 3;
+        }
+        ASSERT_EQ_U64(a.zero_pages, zero);
+        ASSERT_EQ_U64(b.zero_pages, zero);
+        ASSERT_EQ_U64(a.written_pages, NPAGES - zero);
+        ASSERT_EQ_U64(a.raw_pages, random);
+        ASSERT_EQ_U64(b.data_bytes, a.data_bytes);
+        {
+                static uint8_t x[2 << 20], y[2 << 20];
+                _cleanup_close_ int fd = open(one, O_RDONLY | O_CLOEXEC);
+                off_t size = lseek(fd, 0, SEEK_END);
+
+                ASSERT_TRUE(size > 0 && (size_t)size <= sizeof(x));
+                read_all(one, x, (size_t)size);
+                read_all(two, y, (size_t)size);
+                ASSERT_MEMEQ(x, y, (size_t)size);
+        }
+        check_pages(one);
+        check_pages(two);
+}
