@@ -185,7 +185,6 @@ static bool given(const struct direct_writer *w, uint64_t block) {
 static int known_block(struct direct_writer *w, uint64_t block, uint8_t *out) {
         struct edge *e = find_edge(w, block);
         ssize_t n;
-        int r;
 
         if (e) {
                 e->used = ++w->clock;
@@ -195,8 +194,10 @@ static int known_block(struct direct_writer *w, uint64_t block, uint8_t *out) {
         memset(out, 0, BLOCK);
         if (!given(w, block))
                 return 0;
-        if ((r = drain(w)) < 0)
-                return r;
+        /* Only for the queue to be written: after the thread's error this
+         * is how a header block is read back to be marked in place, and
+         * the error reaches the caller through queue_batch anyway. */
+        (void)drain(w);
         n = pread(w->fd, w->readback, BLOCK, (off_t)block);
         if (n < 0)
                 return -errno;
@@ -305,6 +306,12 @@ int direct_writer_write(struct direct_writer *w, const void *buf, size_t len, ui
                         return r;
         }
         return 0;
+}
+
+int direct_writer_flush(struct direct_writer *w) {
+        int r = queue_batch(w), r2 = drain(w);
+
+        return r < 0 ? r : r2;
 }
 
 int direct_writer_finish(struct direct_writer *w) {

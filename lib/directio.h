@@ -24,6 +24,10 @@ int direct_writer_new(int fd, struct direct_writer **ret);
  * marked in place. */
 int direct_writer_write(struct direct_writer *w, const void *buf, size_t len, uint64_t offset);
 
+/* Writes what is gathered and waits for the thread. Returns 0 or the first
+ * error, after which writes go in place (direct_writer_write). */
+int direct_writer_flush(struct direct_writer *w);
+
 /* Writes what is gathered, waits for the thread, and cuts the file to one
  * past the highest byte written. Returns 0 or the first error. */
 int direct_writer_finish(struct direct_writer *w);

@@ -213,6 +213,10 @@ int kdump_writer_put_zero_page(struct kdump_writer *w) {
 int kdump_writer_finish(struct kdump_writer *w, bool incomplete) {
         int r = flush_descs(w);
 
+        /* A direct writer fails late: its error must be known before the
+         * header says whether the dump is whole. */
+        if (r == 0)
+                r = output_flush(w->out);
         if (r < 0 || incomplete) {
                 /* Rewriting the first block in place needs no new disk space. */
                 w->header.status |= htole32(KDUMP_STATUS_INCOMPLETE);

@@ -119,6 +119,10 @@ int output_write(struct output *o, const void *buf, size_t len, uint64_t offset)
         return r;
 }
 
+int output_flush(struct output *o) {
+        return o->direct ? direct_writer_flush(o->direct) : 0;
+}
+
 int output_finish(struct output *o) {
         struct flat_record end;
 

@@ -27,6 +27,11 @@ int output_new_flattened(int fd, struct output **ret);
  * negative errno (-ENOSPC on a full disk). */
 int output_write(struct output *o, const void *buf, size_t len, uint64_t offset);
 
+/* Waits for what was written so far to be written out (a direct writer's
+ * thread), and returns its first error: a write of the page cache fails
+ * when it is made, a direct one later. */
+int output_flush(struct output *o);
+
 /* Ends the output: the flattened end marker; for a file written directly,
  * the last blocks, and the file cut to its last byte. */
 int output_finish(struct output *o);

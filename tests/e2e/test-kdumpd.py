@@ -496,6 +496,24 @@ def test_concurrency():
     stats = s.cli("stats")
     if "50 dumps (complete 50," not in stats:
         raise LabError(f"kdumpd stats: {stats}")
+    # By signature, by kernel and by host: one row each, counting all 50.
+    sig, release = d[0]["signature"], d[0]["release"]
+    for key in (sig, release, "labhost"):
+        if not re.search(rf"^\s+50\s+1\s+{re.escape(key)}\b", stats, re.M):
+            raise LabError(f"kdumpd stats has no row of 50 dumps, 1 host for {key}: {stats}")
+    # list --since: from the second the median dump came in, exactly the
+    # dumps received then or later.
+    median = sorted(x["received"] for x in d)[25]
+    since = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(median))
+    listed = [json.loads(line)["id"] for line in s.cli("list", "--since", since, "--json").splitlines()]
+    want = [x["id"] for x in d if x["received"] >= median]
+    if listed != want or not 0 < len(listed) < 50:
+        raise LabError(f"list --since {since!r}: {len(listed)} dumps, want {len(want)}")
+    p = subprocess.run([KDUMPD, "list", "--since", "yesterday", "-c", s.conf], stdout=subprocess.PIPE,
+                       stderr=subprocess.PIPE)
+    if p.returncode == 0 or not p.stderr.strip():
+        raise LabError(f"list --since yesterday: exit {p.returncode}, {p.stderr!r}")
+    print(f"list --since {since!r}: {len(listed)} of 50; a bad time: {p.stderr.decode().strip()}")
     total = sum(x["size"] for x in d)
     print(f"50 senders: all complete and byte-identical, {total / 2**20:.0f} MiB in {elapsed:.1f} s "
           f"({total / 2**20 / elapsed:.1f} MiB/s aggregate)")
