@@ -424,7 +424,9 @@ def test_dmesg(suite):
 
 def test_disk_full():
     """Onto a full 32 MiB tmpfs: exit 1, one line naming the full disk, and
-    only NAME-incomplete, with the incomplete flag set, for every writer."""
+    only NAME-incomplete, with the incomplete flag set, for every writer;
+    each 10 times, as the direct writer's thread meets the full disk at a
+    moment of its own (a race once left the flag out 1 time in 13)."""
     vmcore = shared_vmcore("bookworm")
     mnt = os.path.join(WORK, "full")
     os.makedirs(mnt, exist_ok=True)
@@ -432,7 +434,7 @@ def test_disk_full():
     if p.returncode:
         raise LabError(f"mounting a small tmpfs needs root: {p.stderr.decode().strip()}")
     try:
-        for args in (["-c", "-d", "1"], ["-l", "-d", "1", "--num-threads", "2"]):
+        for args in [["-c", "-d", "1"]] * 10 + [["-l", "-d", "1", "--num-threads", "2"]] * 10:
             out = os.path.join(mnt, "dump")
             p = dumptool(*args, vmcore, out, expect=1)
             err = errors_of(p)
