@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -857,6 +858,19 @@ static void add_mark(struct client *c) {
 
 /* n bytes already in the buffer at end join the stream: hashed, with a
  * mark at each segment boundary. n never crosses the buffer's wrap. */
+/* The resume buffer in huge pages where the kernel has them: filled once
+ * through, its 4 KiB pages cost a fault each (16 MiB: 4096 faults, a tenth
+ * of the sender's CPU on loopback). */
+#define RING_ALIGN (2u << 20)
+static uint8_t *ring_alloc(size_t cap) {
+        void *p = NULL;
+
+        if (posix_memalign(&p, RING_ALIGN, cap) != 0)
+                return NULL;
+        (void)madvise(p, cap, MADV_HUGEPAGE);
+        return p;
+}
+
 static void appended(struct client *c, size_t n) {
         while (n > 0) {
                 size_t at = (size_t)(c->end % c->cap), seg = KDKP_SEG - (size_t)(c->end % KDKP_SEG);
@@ -1266,7 +1280,7 @@ int netsend_run(const struct netsend_options *o, struct netsend_result *ret, cha
                 return c.fd;
         c.cap = o->buffer;
         c.marks_cap = c.cap / KDKP_SEG + 3;
-        c.buf = malloc(c.cap);
+        c.buf = ring_alloc(c.cap);
         c.marks = calloc(c.marks_cap, sizeof(*c.marks));
         c.flights = calloc(INFLIGHT_MAX, sizeof(*c.flights));
         c.retx = calloc(RETX_MAX, sizeof(*c.retx));
