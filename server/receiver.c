@@ -471,6 +471,7 @@ static void meta_of(struct ps_msg *m, const struct kdkp_init *in, const struct k
 static void pause_dump(struct receiver *r, struct session *s) {
         struct ps_msg m = s->meta;
 
+        (void)flush_gather(s); /* the file holds what was parsed, as the index says */
         m.type = PS_PAUSED;
         (void)ask_parent(r, &m, NULL);
 }
@@ -956,6 +957,9 @@ static void send_ack(struct receiver *r, struct session *s) {
 static void finish(struct receiver *r, struct session *s, uint16_t status, uint16_t code, const char *text) {
         struct ps_msg m = s->meta;
 
+        /* Best effort: a failed dump keeps what was parsed, and its size in
+         * the index is that of its file. */
+        (void)flush_gather(s);
         m.type = PS_FINISH;
         m.status = status;
         m.code = code;
