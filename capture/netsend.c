@@ -856,8 +856,6 @@ static void add_mark(struct client *c) {
         c->n_marks++;
 }
 
-/* n bytes already in the buffer at end join the stream: hashed, with a
- * mark at each segment boundary. n never crosses the buffer's wrap. */
 /* The resume buffer in huge pages where the kernel has them: filled once
  * through, its 4 KiB pages cost a fault each (16 MiB: 4096 faults, a tenth
  * of the sender's CPU on loopback). */
@@ -871,6 +869,8 @@ static uint8_t *ring_alloc(size_t cap) {
         return p;
 }
 
+/* n bytes already in the buffer at end join the stream: hashed, with a
+ * mark at each segment boundary. n never crosses the buffer's wrap. */
 static void appended(struct client *c, size_t n) {
         while (n > 0) {
                 size_t at = (size_t)(c->end % c->cap), seg = KDKP_SEG - (size_t)(c->end % KDKP_SEG);

@@ -301,12 +301,12 @@ static int flush_gather(struct session *s) {
 /* A job for the committer: the data, then the state that says it is there
  * (§8.1), through duplicates of the session's descriptors. */
 static int commit_job(struct session *s, enum commit_kind kind, struct commit_job *job) {
+        static_assert(COMMIT_FILES == 4 && PS_FD_JSON + 1 == PS_FD_LOG && PS_FD_LOG + 1 == PS_FD_VMCORE &&
+                      PS_FD_VMCORE + 1 == PS_FD_STATE, "a job's descriptors are the session's, in order");
         int e = flush_gather(s);
 
         if (e < 0)
                 return e;
-        static_assert(COMMIT_FILES == 4 && PS_FD_JSON + 1 == PS_FD_LOG && PS_FD_LOG + 1 == PS_FD_VMCORE &&
-                      PS_FD_VMCORE + 1 == PS_FD_STATE, "a job's descriptors are the session's, in order");
         *job = (struct commit_job){ .kind = kind, .session_id = s->session_id, .offset = s->snap.offset,
                                     .generation = s->generation + 1 };
         for (int i = 0; i < COMMIT_FILES; i++) {
@@ -932,6 +932,11 @@ static double rate_cap_of(const struct receiver *r) {
         return cap;
 }
 
+/* An ACK that waits for nothing: asked for, or 8 DATA in (§6.2). */
+static bool ack_due(const struct session *s) {
+        return s->ack_now || s->unacked >= ACK_EVERY;
+}
+
 static void send_ack(struct receiver *r, struct session *s) {
         struct kdkp_ack a = { .recv_offset = s->recv, .commit_offset = s->commit, .largest_pn = s->largest_pn };
         uint8_t body[48 + 16 * KDKP_SACK_MAX];
@@ -1186,7 +1191,7 @@ static void on_session_packet(struct receiver *r, struct session *s, const struc
                  * then come milliseconds late stalls on its window and times
                  * out spuriously (2-5 RTOs a loopback dump, each one
                  * retransmitting all it had in flight). */
-                if (s->live && !s->closed && (s->ack_now || s->unacked >= ACK_EVERY))
+                if (s->live && !s->closed && ack_due(s))
                         send_ack(r, s);
                 break;
         case KDKP_PING: {
@@ -1305,7 +1310,7 @@ static void session_timers(struct receiver *r, struct session *s) {
                 fail_session(r, s, KDKP_E_INTERNAL, "the dump could not be made durable");
                 return;
         }
-        if (s->ack_now || s->unacked >= ACK_EVERY || (s->unacked && now - s->largest_pn_us >= ACK_DELAY_US))
+        if (ack_due(s) || (s->unacked && now - s->largest_pn_us >= ACK_DELAY_US))
                 send_ack(r, s);
         if (now - s->last_rx_us >= r->c->idle_timeout * 1000000u) {
                 struct kdkp_error m = { .code = KDKP_E_IDLE_TIMEOUT, .retry_after_ms = 1000 };
