@@ -43,7 +43,8 @@ struct args {
         bool progress;
         const char *vmcore;
         const char *dumpfile;
-        int flat_fd;            /* where -F writes: stdout, or the pipe to the network client */
+        int flat_fd;            /* where -F writes: stdout */
+        struct stream_ring *flat_ring; /* or, in the udp:// producer, the ring the sender reads */
         const char *secret;     /* --secret FILE, for udp:// */
         unsigned net_timeout;   /* --net-timeout S */
         size_t net_buffer;      /* --net-buffer BYTES */
@@ -373,7 +374,8 @@ static int dump(const struct args *a, struct vmcore *v) {
         int r;
 
         if (a->flattened) {
-                r = output_new_flattened(a->flat_fd, &out);
+                r = a->flat_ring ? output_new_flattened_sink(stream_ring_write, a->flat_ring, &out)
+                                 : output_new_flattened(a->flat_fd, &out);
         } else {
                 save_report(a, v, dir_of(a->dumpfile, dir, sizeof(dir)));
                 opts.plan = check_space;
@@ -421,13 +423,13 @@ struct producer_args {
         struct vmcore *v;
 };
 
-/* In the child: the dump as a flattened stream into the pipe. */
-static int produce(int fd, struct net_read_progress *progress, void *userdata) {
+/* In the child: the dump as a flattened stream into the ring. */
+static int produce(struct stream_ring *ring, struct net_read_progress *progress, void *userdata) {
         const struct producer_args *p = userdata;
         struct args a = *p->a;
 
         a.flattened = true;
-        a.flat_fd = fd;
+        a.flat_ring = ring;
         a.read_progress = progress;
         return dump(&a, p->v);
 }

@@ -11,7 +11,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -37,7 +36,6 @@
 #define REPROBES 8           /* probes again after timeouts turned large frames off */
 #define REPROBE_US 200000
 #define SOCKET_BUFFER (4 << 20)
-#define NET_READ_MAX (1u << 20) /* a read from the producer's pipe */
 #define RTO_MIN_US 10000
 #define RTO_MAX_US 2000000
 #define RTO_INITIAL_US 500000
@@ -89,10 +87,11 @@ struct client {
         uint64_t pn;
         struct kdkp_replay replay;
 
-        /* The stream: [base, end) is in buf; next is the first byte never sent. */
-        uint8_t *buf;
+        /* The stream: [base, end) is held (the head, then the ring) and
+         * hashed; next is the first byte never sent. */
         size_t cap;
-        uint64_t base, end, next, head_done;
+        uint64_t base, end, next;
+        bool source_ended;        /* the ring's writer has exited */
         bool eof;
         struct kdkp_chain chain;
         struct mark *marks;       /* chain values at segment boundaries in [base, end] */
@@ -477,6 +476,8 @@ static void drop_below(struct client *c, uint64_t offset) {
         if (offset <= c->base)
                 return;
         c->base = offset;
+        if (offset > c->o->head_len)
+                stream_ring_release(c->o->ring, offset - c->o->head_len);
         /* Keep the mark at the new base: a resume may ask for it. */
         for (size_t i = 0; i < c->n_marks; i++)
                 if (c->marks[i].offset >= offset)
@@ -856,76 +857,50 @@ static void add_mark(struct client *c) {
         c->n_marks++;
 }
 
-/* The resume buffer in huge pages where the kernel has them: filled once
- * through, its 4 KiB pages cost a fault each (16 MiB: 4096 faults, a tenth
- * of the sender's CPU on loopback). */
-#define RING_ALIGN (2u << 20)
-static uint8_t *ring_alloc(size_t cap) {
-        void *p = NULL;
-
-        if (posix_memalign(&p, RING_ALIGN, cap) != 0)
-                return NULL;
-        (void)madvise(p, cap, MADV_HUGEPAGE);
-        return p;
+/* The held bytes at a stream offset, and how many follow them before the
+ * head ends or the ring wraps. */
+static const uint8_t *stream_at(const struct client *c, uint64_t offset, size_t *ret_len) {
+        if (offset < c->o->head_len) {
+                *ret_len = (size_t)(c->o->head_len - offset);
+                return c->o->head + offset;
+        }
+        return stream_ring_at(c->o->ring, offset - c->o->head_len, ret_len);
 }
 
-/* n bytes already in the buffer at end join the stream: hashed, with a
- * mark at each segment boundary. n never crosses the buffer's wrap. */
-static void appended(struct client *c, size_t n) {
-        while (n > 0) {
-                size_t at = (size_t)(c->end % c->cap), seg = KDKP_SEG - (size_t)(c->end % KDKP_SEG);
-                size_t k = n < seg ? n : seg;
+/* The stream's bytes up to end are held: hashed, with a mark at each
+ * segment boundary. */
+static void appended(struct client *c, uint64_t end) {
+        while (c->end < end) {
+                size_t seg = KDKP_SEG - (size_t)(c->end % KDKP_SEG), k;
+                const uint8_t *p = stream_at(c, c->end, &k);
 
-                kdkp_chain_update(&c->chain, c->buf + at, k);
+                if (!p)
+                        return; /* cannot happen: the ring holds what it says is written */
+                if (k > seg)
+                        k = seg;
+                if (k > end - c->end)
+                        k = (size_t)(end - c->end);
+                kdkp_chain_update(&c->chain, p, k);
                 c->end += k;
-                n -= k;
                 if (c->end % KDKP_SEG == 0)
                         add_mark(c);
         }
 }
 
-static void append(struct client *c, const uint8_t *p, size_t n) {
-        while (n > 0) {
-                size_t at = (size_t)(c->end % c->cap), room = c->cap - at;
-                size_t k = n < room ? n : room;
-
-                memcpy(c->buf + at, p, k);
-                appended(c, k);
-                p += k;
-                n -= k;
-        }
-}
-
+/* Takes in what the producer wrote; at its exit, its status ends the stream. */
 static int fill(struct client *c, char *why, size_t why_len) {
-        while (!c->eof && c->end - c->base < c->cap) {
-                size_t room = c->cap - (size_t)(c->end - c->base), at = (size_t)(c->end % c->cap), n;
-                ssize_t got;
+        int r;
 
-                if (c->head_done < c->o->head_len) {
-                        n = c->o->head_len - c->head_done < room ? c->o->head_len - c->head_done : room;
-                        append(c, c->o->head + c->head_done, n);
-                        c->head_done += n;
-                        continue;
-                }
-                /* Straight into the buffer, up to its wrap. */
-                n = room < c->cap - at ? room : c->cap - at;
-                got = read(c->o->source_fd, c->buf + at, n < NET_READ_MAX ? n : NET_READ_MAX);
-                if (got < 0 && (errno == EAGAIN || errno == EINTR))
-                        return 0;
-                if (got < 0) {
-                        snprintf(why, why_len, "reading the dump: %s", strerror(errno));
-                        return -errno;
-                }
-                if (got == 0) {
-                        int r = c->o->source_done ? c->o->source_done(c->o->userdata, why, why_len) : 0;
-                        if (r < 0)
-                                return r;
-                        c->eof = true;
-                        kdkp_chain_final(&c->chain, c->digest);
-                        break;
-                }
-                appended(c, (size_t)got);
-        }
+        if (c->eof)
+                return 0;
+        appended(c, c->o->head_len + stream_ring_written(c->o->ring));
+        if (!c->source_ended || c->end != c->o->head_len + stream_ring_written(c->o->ring))
+                return 0;
+        r = c->o->source_done ? c->o->source_done(c->o->userdata, why, why_len) : 0;
+        if (r < 0)
+                return r;
+        c->eof = true;
+        kdkp_chain_final(&c->chain, c->digest);
         return 0;
 }
 
@@ -936,12 +911,12 @@ static void send_data(struct client *c, uint64_t offset, size_t len, bool retx, 
 
         for (size_t i = 0; i < 8; i++)
                 body[i] = (uint8_t)(offset >> (8 * i));
-        for (size_t done = 0; done < len;) {
-                size_t at = (size_t)((offset + done) % c->cap), k = len - done;
-                if (k > c->cap - at)
-                        k = c->cap - at;
-                memcpy(body + 8 + done, c->buf + at, k);
-                done += k;
+        for (size_t done = 0, k; done < len; done += k) {
+                const uint8_t *p = stream_at(c, offset + done, &k);
+
+                if (k > len - done)
+                        k = len - done;
+                memcpy(body + 8 + done, p, k);
         }
         /* Blocked by the window, the buffer or cwnd: ask for an ACK at once
          * (§6.3), or a small window waits out the server's ACK delay. */
@@ -1227,9 +1202,10 @@ static void giveup_message(struct client *c, char *why, size_t why_len) {
 static int run(struct client *c, char *why, size_t why_len) {
         start_handshake(c);
         for (;;) {
-                struct pollfd p[2] = { { .fd = c->fd, .events = POLLIN }, { .fd = c->o->source_fd, .events = POLLIN } };
-                bool want_source = !c->eof && c->end - c->base < c->cap && c->head_done >= c->o->head_len;
+                struct pollfd p[2] = { { .fd = c->fd, .events = POLLIN },
+                                       { .fd = stream_ring_fd(c->o->ring), .events = POLLIN } };
                 int r = fill(c, why, why_len);
+                bool want_source;
 
                 if (r < 0)
                         return r;
@@ -1246,9 +1222,15 @@ static int run(struct client *c, char *why, size_t why_len) {
                         return -ETIMEDOUT;
                 }
                 uint64_t wait = next_wait_us(c);
+                /* Asleep only with the doorbell armed at what was taken in. */
+                want_source = !c->eof && !c->source_ended;
+                if (want_source && !stream_ring_arm(c->o->ring, c->end - c->o->head_len))
+                        wait = 0;
                 struct timespec ts = { .tv_sec = (time_t)(wait / 1000000u), .tv_nsec = (long)(wait % 1000000u) * 1000 };
                 if (ppoll(p, want_source ? 2 : 1, &ts, NULL) < 0 && errno != EINTR)
                         return -errno;
+                if (want_source && (p[1].revents & (POLLIN | POLLHUP)) && stream_ring_drain(c->o->ring))
+                        c->source_ended = true;
                 r = receive(c, why, why_len);
                 if (r <= 0 || c->phase == DONE)
                         return r < 0 ? r : 0;
@@ -1278,21 +1260,20 @@ int netsend_run(const struct netsend_options *o, struct netsend_result *ret, cha
         c.fd = open_socket(o->url, why, why_len);
         if (c.fd < 0)
                 return c.fd;
-        c.cap = o->buffer;
-        c.marks_cap = c.cap / KDKP_SEG + 3;
-        c.buf = ring_alloc(c.cap);
+        c.cap = stream_ring_cap(o->ring);
+        /* The head is held whole beside the ring. */
+        c.marks_cap = (c.cap + o->head_len) / KDKP_SEG + 3;
         c.marks = calloc(c.marks_cap, sizeof(*c.marks));
         c.flights = calloc(INFLIGHT_MAX, sizeof(*c.flights));
         c.retx = calloc(RETX_MAX, sizeof(*c.retx));
         c.msgs = calloc(BURST, sizeof(*c.msgs));
         c.iovs = calloc(BURST, sizeof(*c.iovs));
         c.out = malloc((size_t)BURST * KDKP_MAX_DGRAM);
-        if (!c.buf || !c.marks || !c.flights || !c.retx || !c.msgs || !c.iovs || !c.out) {
+        if (!c.marks || !c.flights || !c.retx || !c.msgs || !c.iovs || !c.out) {
                 r = -ENOMEM;
                 snprintf(why, why_len, "%s", strerror(ENOMEM));
                 goto out;
         }
-        (void)fcntl(o->source_fd, F_SETFL, fcntl(o->source_fd, F_GETFL) | O_NONBLOCK);
         kdkp_psk_init(&c.psk, o->psk);
         c.init.resume_buffer = (uint32_t)c.cap;
         c.init.stream_format = 1;
@@ -1313,7 +1294,6 @@ out:
         sodium_memzero(&c.psk, sizeof(c.psk));
         kdkp_chain_done(&c.chain);
         sodium_memzero(&c.keys, sizeof(c.keys));
-        free(c.buf);
         free(c.marks);
         free(c.flights);
         free(c.retx);

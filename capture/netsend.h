@@ -8,6 +8,7 @@
 #include <stdint.h>
 
 #include "kdkp.h"
+#include "streamring.h"
 
 /* --net-timeout: 300 s by default (§8.4); a day at most. */
 #define NET_TIMEOUT_DEFAULT 300u
@@ -25,16 +26,19 @@ struct netsend_options {
         const char *url;                /* udp://HOST[:PORT] */
         uint8_t psk[KDKP_KEY_BYTES];
         unsigned timeout_s;             /* --net-timeout */
-        size_t buffer;                  /* --net-buffer: the resume buffer */
+        size_t buffer;                  /* --net-buffer: the resume buffer, the ring's size */
         unsigned mtu;                   /* --mtu; 0: the route's MTU */
         struct kdkp_init meta;          /* dump_id, host, release, machine, crash time, tool */
         const uint8_t *head;            /* the stream's first bytes: file sections, dump section header */
         size_t head_len;
-        int source_fd;                  /* then the flattened dump, to EOF */
+        /* Then the flattened dump, to its writer's exit. The bytes stay
+         * there until the server has committed them: the ring is the
+         * resume buffer, beside the head, which is held whole. */
+        struct stream_ring *ring;
         /* Called about twice a second, and once at the end. */
         void (*progress)(void *userdata, uint64_t acked, uint64_t produced, uint64_t retransmitted, int done);
         void *userdata;
-        /* Called when source_fd reaches EOF; returns 0 if the producer
+        /* Called when the ring's writer has exited; returns 0 if the producer
          * succeeded, else a negative errno (with why), and the client aborts. */
         int (*source_done)(void *userdata, char *why, size_t why_len);
 };

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -22,6 +23,7 @@ DEFINE_CLEANUP_FUNC(struct crash_report, crash_report_free);
 struct producer {
         pid_t pid;
         bool progress;
+        struct stream_ring *ring;       /* the flattened dump, shared with the child */
         struct net_read_progress *read; /* MAP_SHARED with the child */
         uint64_t start_us;
 };
@@ -105,27 +107,22 @@ static void show(void *userdata, uint64_t acked, uint64_t produced, uint64_t ret
                 done ? "\n" : " ");
 }
 
-static int start_producer(const struct net_target_options *o, struct producer *p, int *ret_fd) {
-        int fds[2];
+static int start_producer(const struct net_target_options *o, struct producer *p) {
+        int e = stream_ring_new(o->buffer, &p->ring);
 
-        if (pipe2(fds, O_CLOEXEC) < 0)
-                return -errno;
-        /* The producer runs ahead of the sender by up to a pipe: a larger
-         * one than the 64 KiB default keeps both busy. Best effort. */
-        (void)fcntl(fds[1], F_SETPIPE_SZ, NET_PIPE_BYTES);
+        if (e < 0)
+                return e;
         fflush(NULL);
         p->pid = fork();
-        if (p->pid < 0) {
-                close(fds[0]);
-                close(fds[1]);
+        if (p->pid < 0)
                 return -errno;
-        }
         if (p->pid == 0) {
-                close(fds[0]);
-                _exit(o->produce(fds[1], p->read, o->userdata) < 0 ? 1 : 0);
+                /* The sender's death must not leave the child waiting for room. */
+                (void)prctl(PR_SET_PDEATHSIG, SIGKILL);
+                stream_ring_become_writer(p->ring);
+                _exit(o->produce(p->ring, p->read, o->userdata) < 0 ? 1 : 0);
         }
-        close(fds[1]);
-        *ret_fd = fds[0];
+        stream_ring_become_reader(p->ring);
         return 0;
 }
 
@@ -135,6 +132,7 @@ static void stop_producer(struct producer *p) {
                 waitpid(p->pid, NULL, 0);
                 p->pid = 0;
         }
+        p->ring = stream_ring_free(p->ring);
         if (p->read && p->read != MAP_FAILED)
                 munmap(p->read, sizeof(*p->read));
         p->read = NULL;
@@ -147,7 +145,6 @@ static int send_with_producer(struct vmcore *v, const struct net_target_options 
                               char *why, size_t why_len) {
         _cleanup_(crash_report_freep) struct crash_report *r = NULL;
         _cleanup_free_ char *head = NULL;
-        _cleanup_close_ int fd = -1;
         char hex[65] = "";
         int e;
 
@@ -157,7 +154,7 @@ static int send_with_producer(struct vmcore *v, const struct net_target_options 
                 return -errno;
         }
         p->start_us = now_us();
-        e = start_producer(o, p, &fd);
+        e = start_producer(o, p);
         if (e < 0) {
                 snprintf(why, why_len, "starting the dump: %s", strerror(-e));
                 return e;
@@ -172,7 +169,7 @@ static int send_with_producer(struct vmcore *v, const struct net_target_options 
                  hex[0] ? ", signature " : "", hex);
         fill_meta(r, &n->meta);
         n->head = (const uint8_t *)head;
-        n->source_fd = fd;
+        n->ring = p->ring;
         n->source_done = source_done;
         n->progress = show;
         n->userdata = p;

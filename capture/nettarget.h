@@ -1,6 +1,7 @@
 /* dumptool's udp://HOST[:PORT] target: the crash report and the kernel log
  * become the stream's first sections, a child process writes the flattened
- * dump into a pipe, and netsend carries the whole stream to kdumpd. */
+ * dump into a ring in shared memory (lib/streamring.h), and netsend carries
+ * the whole stream to kdumpd. */
 #pragma once
 
 #include <stdbool.h>
@@ -8,13 +9,12 @@
 #include <stdint.h>
 
 #include "netsend.h"
+#include "streamring.h"
 #include "vmcore.h"
 
 /* What the network client may keep of the log: kdumpd takes 32 MiB of file
  * sections by default; the end of a larger log is kept (the panic is there). */
 #define NET_LOG_MAX (16u << 20)
-/* The pipe between the producer and the sender: fs.pipe-max-size's default. */
-#define NET_PIPE_BYTES (1 << 20)
 
 /* The producer's pages read of pages to read, in memory it shares with the
  * sender, so that one progress line tells both. */
@@ -29,10 +29,10 @@ struct net_target_options {
         size_t buffer;
         unsigned mtu;
         bool progress;
-        /* Runs in a child process: writes the flattened dump to fd, noting
-         * its pages in progress, and returns 0, or a negative errno after
-         * printing why. */
-        int (*produce)(int fd, struct net_read_progress *progress, void *userdata);
+        /* Runs in a child process: writes the flattened dump into ring
+         * (stream_ring_write), noting its pages in progress, and returns 0,
+         * or a negative errno after printing why. */
+        int (*produce)(struct stream_ring *ring, struct net_read_progress *progress, void *userdata);
         void *userdata;
 };
 

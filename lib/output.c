@@ -18,6 +18,8 @@
 struct output {
         int fd;
         bool flattened;
+        output_sink sink;       /* where a flattened stream goes */
+        void *sink_data;
         uint64_t bytes;
         uint64_t high;          /* one past the highest byte written */
         uint64_t kicked;        /* writeback started below this offset */
@@ -69,24 +71,49 @@ int output_new_file(int fd, struct output **ret) {
         return 0;
 }
 
-int output_new_flattened(int fd, struct output **ret) {
+static int write_fd(void *userdata, const void *buf, size_t len) {
+        return write_full(*(const int *)userdata, buf, len);
+}
+
+/* The stream's header, then o is the caller's. */
+static int start_flattened(struct output *o, struct output **ret) {
         uint8_t header[FLAT_HEADER_SIZE] = {};
         uint64_t type = htobe64(FLAT_TYPE), version = htobe64(FLAT_VERSION);
-        struct output *o;
         int r;
 
         memcpy(header, FLAT_SIGNATURE, strlen(FLAT_SIGNATURE));
         memcpy(header + 16, &type, 8);
         memcpy(header + 24, &version, 8);
-        r = write_full(fd, header, sizeof(header));
-        if (r < 0)
+        r = o->sink(o->sink_data, header, sizeof(header));
+        if (r < 0) {
+                output_free(o);
                 return r;
-        r = output_new(fd, true, &o);
-        if (r < 0)
-                return r;
+        }
         o->bytes = sizeof(header);
         *ret = o;
         return 0;
+}
+
+int output_new_flattened_sink(output_sink sink, void *userdata, struct output **ret) {
+        struct output *o;
+        int r = output_new(-1, true, &o);
+
+        if (r < 0)
+                return r;
+        o->sink = sink;
+        o->sink_data = userdata;
+        return start_flattened(o, ret);
+}
+
+int output_new_flattened(int fd, struct output **ret) {
+        struct output *o;
+        int r = output_new(fd, true, &o);
+
+        if (r < 0)
+                return r;
+        o->sink = write_fd;
+        o->sink_data = &o->fd;
+        return start_flattened(o, ret);
 }
 
 int output_write(struct output *o, const void *buf, size_t len, uint64_t offset) {
@@ -111,9 +138,9 @@ int output_write(struct output *o, const void *buf, size_t len, uint64_t offset)
         }
         rec.offset_be = (int64_t)htobe64(offset);
         rec.size_be = (int64_t)htobe64(len);
-        r = write_full(o->fd, &rec, sizeof(rec));
+        r = o->sink(o->sink_data, &rec, sizeof(rec));
         if (r == 0)
-                r = write_full(o->fd, buf, len);
+                r = o->sink(o->sink_data, buf, len);
         if (r == 0)
                 o->bytes += sizeof(rec) + len;
         return r;
@@ -132,7 +159,7 @@ int output_finish(struct output *o) {
                 return 0;
         memset(&end, 0xff, sizeof(end));
         o->bytes += sizeof(end);
-        return write_full(o->fd, &end, sizeof(end));
+        return o->sink(o->sink_data, &end, sizeof(end));
 }
 
 uint64_t output_bytes(const struct output *o) {

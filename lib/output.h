@@ -23,6 +23,13 @@ int output_new_file(int fd, struct output **ret);
 /* A flattened stream on fd; writes the 4096-byte stream header at once. */
 int output_new_flattened(int fd, struct output **ret);
 
+/* Takes a flattened stream's bytes in order: returns 0 or a negative errno. */
+typedef int (*output_sink)(void *userdata, const void *buf, size_t len);
+
+/* A flattened stream into sink (a shared ring, lib/streamring.h), the
+ * header first. */
+int output_new_flattened_sink(output_sink sink, void *userdata, struct output **ret);
+
 /* Writes len bytes that belong at offset in the final file. Returns 0 or a
  * negative errno (-ENOSPC on a full disk). */
 int output_write(struct output *o, const void *buf, size_t len, uint64_t offset);
