@@ -188,7 +188,7 @@ int kdkp_parser_feed(struct kdkp_parser *p, const uint8_t *buf, size_t len, cons
 }
 
 void kdkp_chain_init(struct kdkp_chain *c, const uint8_t stream_key[32], const uint8_t dump_id[16]) {
-        static const char label[] = "kdumpkit stream v2";
+        static const char label[] = "kdumpkit stream v3";
         crypto_generichash_state st;
 
         crypto_generichash_init(&st, stream_key, 32, 32);
@@ -203,19 +203,27 @@ void kdkp_chain_done(struct kdkp_chain *c) {
         sodium_memzero(c, sizeof(*c));
 }
 
-/* Segment i (from 1) is the stream's bytes [(i-1)·SEG, i·SEG). */
-static void segment_begin(struct kdkp_chain *c) {
-        uint8_t key[crypto_onetimeauth_KEYBYTES];
-
-        crypto_kdf_derive_from_key(key, sizeof(key), c->offset / KDKP_SEG + 1, "kdkt-seg", c->master);
-        crypto_onetimeauth_init(&c->state, key);
-        crypto_onetimeauth_update(&c->state, c->h, KDKP_CHAIN_TAG);
-        sodium_memzero(key, sizeof(key));
+static XXH3_state_t *segment_state(struct kdkp_chain *c) {
+        return (XXH3_state_t *)(((uintptr_t)c->state + 63) & ~(uintptr_t)63);
 }
 
+/* Segment i (from 1) is the stream's bytes [(i-1)·SEG, i·SEG). */
+static void segment_begin(struct kdkp_chain *c) {
+        (void)XXH3_128bits_reset(segment_state(c));
+}
+
+/* h[i] = BLAKE2b-128(h[i-1] ‖ XXH3-128(segment i), key = k[i]). */
 static void segment_end(struct kdkp_chain *c) {
-        crypto_onetimeauth_final(&c->state, c->h);
+        uint8_t key[32], in[2 * KDKP_CHAIN_TAG];
+        XXH128_canonical_t x;
+
+        XXH128_canonicalFromHash(&x, XXH3_128bits_digest(segment_state(c)));
+        crypto_kdf_derive_from_key(key, sizeof(key), (c->offset - 1) / KDKP_SEG + 1, "kdkt-seg", c->master);
+        memcpy(in, c->h, KDKP_CHAIN_TAG);
+        memcpy(in + KDKP_CHAIN_TAG, x.digest, sizeof(x.digest));
+        crypto_generichash(c->h, KDKP_CHAIN_TAG, in, sizeof(in), key, sizeof(key));
         memset(c->h + KDKP_CHAIN_TAG, 0, sizeof(c->h) - KDKP_CHAIN_TAG);
+        sodium_memzero(key, sizeof(key));
 }
 
 void kdkp_chain_resume(struct kdkp_chain *c, uint64_t offset, const uint8_t h[32]) {
@@ -231,7 +239,7 @@ void kdkp_chain_update(struct kdkp_chain *c, const uint8_t *buf, size_t len) {
                         n = len;
                 if (in_seg == 0)
                         segment_begin(c);
-                crypto_onetimeauth_update(&c->state, buf, n);
+                (void)XXH3_128bits_update(segment_state(c), buf, n);
                 c->offset += n;
                 buf += n;
                 len -= n;

@@ -18,6 +18,7 @@ void kdumpd_config_init(struct kdumpd_config *c) {
                 .max_sessions = 16, .max_meta_sessions = 64, .max_sessions_per_host = 2, .max_dump_size = 256ull << 30,
                 .max_meta_size = 32u << 20, .window = 4u << 20, .rate_total = 125000000, .min_free = 2ull << 30,
                 .idle_timeout = 60, .resume_keep = 3600, .keep_per_host = 10, .max_dumps_per_host = 10,
+                .max_datagram = KDKP_MAX_DGRAM,
         };
         snprintf(c->listen, sizeof(c->listen), "0.0.0.0:%d", KDKP_PORT);
         snprintf(c->dump_dir, sizeof(c->dump_dir), "/var/crash");
@@ -48,7 +49,7 @@ static const struct option_def options[] = {
         STR(listen), STR(dump_dir), STR(index), STR(user), STR(hook),
         NUM(max_sessions), NUM(max_meta_sessions), NUM(max_sessions_per_host), SZ(max_dump_size), SZ(max_meta_size), SZ(window),
         SZ(rate_total), SZ(rate_per_host), SZ(min_free), NUM(idle_timeout), NUM(resume_keep),
-        NUM(keep_per_host), SZ(max_total_size), NUM(max_dumps_per_host),
+        NUM(keep_per_host), SZ(max_total_size), NUM(max_dumps_per_host), NUM(max_datagram),
 };
 
 static int set_number(uint64_t *dst, const char *v, size_t vlen, bool size) {
@@ -159,6 +160,11 @@ int kdumpd_config_parse(struct kdumpd_config *c, const char *text, size_t len, c
         }
         if (c->max_sessions == 0 || c->window < 2 * KDKP_SEG || c->max_meta_size < 4096) {
                 snprintf(why, why_len, "max_sessions must be at least 1, window at least 2M, max_meta_size at least 4K");
+                return -EINVAL;
+        }
+        /* Below the base size a HELLO would not fit. */
+        if (c->max_datagram < KDKP_BASE_DGRAM || c->max_datagram > KDKP_MAX_DGRAM) {
+                snprintf(why, why_len, "max_datagram is from %u to %u", KDKP_BASE_DGRAM, KDKP_MAX_DGRAM);
                 return -EINVAL;
         }
         if (c->max_sessions > CONFIG_SESSIONS_MAX || c->max_meta_sessions > CONFIG_SESSIONS_MAX) {

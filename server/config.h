@@ -34,6 +34,7 @@ struct kdumpd_config {
         uint64_t max_sessions, max_meta_sessions, max_sessions_per_host, max_dump_size, max_meta_size, window;
         uint64_t rate_total, rate_per_host, min_free, idle_timeout, resume_keep;
         uint64_t keep_per_host, max_total_size, max_dumps_per_host;
+        uint64_t max_datagram;                 /* the message-size cap, KDKP_BASE_DGRAM..KDKP_MAX_DGRAM */
         struct kdumpd_key *keys;
         size_t n_keys;
 };

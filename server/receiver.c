@@ -222,7 +222,7 @@ static void on_hello(struct receiver *r, const uint8_t *buf, size_t len, const s
         m.max_datagram = (uint16_t)len;
         if ((h.features & KDKP_FEATURE_LARGE_FRAMES) && h.max_datagram > len) {
                 m.features = KDKP_FEATURE_LARGE_FRAMES;
-                m.max_datagram = h.max_datagram < KDKP_MAX_DGRAM ? h.max_datagram : KDKP_MAX_DGRAM;
+                m.max_datagram = (uint16_t)(h.max_datagram < r->c->max_datagram ? h.max_datagram : r->c->max_datagram);
         }
         send_to(r, from, from_len, out, kdkp_challenge_build(out, &k->psk, h.rc, &m));
 }
@@ -559,7 +559,8 @@ static uint64_t max_offset_of(const struct session *s) {
 static void build_accept(struct receiver *r, struct session *s, uint16_t status) {
         struct kdkp_accept a = { .dump_status = status, .resume_offset = s->commit, .max_dump_bytes = r->c->max_dump_size,
                                  .max_meta_bytes = (uint32_t)r->c->max_meta_size, .max_ack_delay_us = ACK_DELAY_US,
-                                 .max_datagram = (s->features & KDKP_FEATURE_LARGE_FRAMES) ? KDKP_MAX_DGRAM : KDKP_BASE_DGRAM,
+                                 .max_datagram = (uint16_t)((s->features & KDKP_FEATURE_LARGE_FRAMES) ? r->c->max_datagram
+                                                                                                   : KDKP_BASE_DGRAM),
                                  .idle_timeout_s = (uint16_t)r->c->idle_timeout };
         struct kdkp_header h = { .type = KDKP_ACCEPT, .features = s->features, .session_id = s->session_id, .pn = 0 };
         uint8_t body[KDKP_ACCEPT_BODY];
@@ -1368,7 +1369,7 @@ static void receive_all(struct receiver *r, struct recv_batch *b) {
                         return;
                 for (int i = 0; i < n; i++) {
                         size_t len = b->msgs[i].msg_len;
-                        if (len > KDKP_MAX_DGRAM || (b->msgs[i].msg_hdr.msg_flags & MSG_TRUNC)) {
+                        if (len > r->c->max_datagram || (b->msgs[i].msg_hdr.msg_flags & MSG_TRUNC)) {
                                 r->n.dropped_malformed++;
                                 continue;
                         }

@@ -253,9 +253,10 @@ def datagrams(kind, n=1):
 
 
 def test_security():
-    """A wrong key creates nothing; hostile datagrams are dropped and counted."""
+    """A wrong key creates nothing; hostile datagrams are dropped and counted
+    (oversized: above the server's max_datagram, here 16384)."""
     vmcore = shared_vmcore("trixie")
-    s = Server("security")
+    s = Server("security", extra="max_datagram 16384\n")
     wrong = os.path.join(s.root, "wrong.key")
     subprocess.run([KDUMPD, "keygen", wrong], check=True)
     s.start()
@@ -444,13 +445,15 @@ def test_loss():
 
 def test_frames():
     """Large frames are used only where a probe got through: on loopback
-    the client ends at 16384-byte datagrams; behind a path that silently
-    drops datagrams above 1500 bytes (a black hole), its probes go
-    unanswered and it stays at 1472. Both dumps arrive byte-identical."""
+    the client ends at 65507-byte datagrams (v1's ceiling, loopback's MTU
+    less 29); behind a path that silently drops datagrams above 1500 bytes
+    (a black hole), its probes go unanswered and it stays at 1472; a server
+    with max_datagram 8972 agrees to no more. Each dump arrives
+    byte-identical."""
     vmcore = shared_vmcore("trixie")
     reference = local_dump(vmcore, "frames.local")
-    for limit, want in ((0, 16384), (1500, 1472)):
-        s = Server(f"frames-{limit}")
+    for limit, cap, want in ((0, 0, 65507), (1500, 0, 1472), (0, 8972, 8972)):
+        s = Server(f"frames-{limit}-{cap}", extra=f"max_datagram {cap}\n" if cap else "")
         s.start()
         proxy = Proxy(s, *(["--max-size", str(limit)] if limit else []))
         try:
@@ -461,11 +464,12 @@ def test_frames():
         stored(s, reference)
         size = datagram_size(err)
         if size != want:
-            raise LabError(f"path limit {limit or 'none'}: the transfer used {size}-byte datagrams, not {want}")
+            raise LabError(f"path limit {limit or 'none'}, max_datagram {cap or 'default'}: the transfer used "
+                           f"{size}-byte datagrams, not {want}")
         if limit and not st["c2s"]["too_big"]:
             raise LabError(f"the client never tried a datagram above {limit} bytes: {st}")
-        print(f"path limit {limit or 'none'}: {size}-byte datagrams, {st['c2s']['too_big']} too big dropped; "
-              + err.strip().splitlines()[-1])
+        print(f"path limit {limit or 'none'}, max_datagram {cap or 'default'}: {size}-byte datagrams, "
+              f"{st['c2s']['too_big']} too big dropped; " + err.strip().splitlines()[-1])
 
 
 def test_concurrency():

@@ -33,10 +33,11 @@
 #define DATA_TAG_HEX "96e25a6c11a870b3db439aa1a15bb91a"
 #define DUMP_ID_HEX "a0a1a2a3a4a5a6a7a8a9aaabacadaeaf"
 #define K_STREAM_HEX "b49de86ae7cf488bbdc084c0afe1f40b279824002b1194905f48aa92dd3b7496"
-#define CHAIN_KEY_HEX "7473359bfbba33c0cfd8709e4a144099e0fe0de4df5055238f0983be8bda099d"
-#define K_SEG1_HEX "10b513a5f5fcf6c577219660e0d941970ecd4b06a7b2b0b8ae571625e40f5a6c"
-#define H1_HEX "b5a3f04aaa438b9e243af52b5f5aa539" "00000000000000000000000000000000"
-#define DIGEST_HEX "643ee651bf10774e5acab2d7376587344ebbf4dfac9b50c08c3275ae169c6bba"
+#define CHAIN_KEY_HEX "eb91b67a6b7fc793b29e65a296bf65c1a80a61c328aa55af8e8c96e231bb0e3b"
+#define K_SEG1_HEX "c808bd2b0fe7b8ebb35d8e40668f0e0d2a5c5321376dd14900187acc4451e9ec"
+#define X1_HEX "46b8db9119db7e284d83e4ae2d258168"
+#define H1_HEX "906daea196f8d7b73d2c070abd78cc25" "00000000000000000000000000000000"
+#define DIGEST_HEX "82db48983ba62cbd657f6e93a7093019ffacf3c17a7c670caa15538e7e4779b4"
 
 /* Decodes a spec vector; the length must be exactly what the table says. */
 static void unhex(uint8_t *out, size_t len, const char *hex) {
@@ -224,30 +225,34 @@ TEST(stream_digest_chain) {
         ASSERT_BYTES(digest, DIGEST_HEX, 32);
 }
 
-/* §5.3 with libsodium alone: K_stream, the chain key, segment 1's key,
- * h[1] = Poly1305(k_1, h[0] ‖ segment), D = BLAKE2b(h[1] ‖ u64 L, key). */
-TEST(stream_digest_as_libsodium_computes_it) {
-        uint8_t psk[32], ks[32], dump_id[16], in[18 + 16], chain_key[32], k1[32], msg[16 + 19], h1[32] = { 0 };
-        uint8_t fin[16 + 8], digest[32];
+/* §5.3 with libsodium and libxxhash alone: K_stream, the chain key, segment
+ * 1's key, x[1] = XXH3-128(segment), h[1] = BLAKE2b-128(h[0] ‖ x[1], key =
+ * k[1]), D = BLAKE2b(h[1] ‖ u64 L, key). */
+TEST(stream_digest_as_the_libraries_compute_it) {
+        uint8_t psk[32], ks[32], dump_id[16], in[18 + 16], chain_key[32], k1[32], seg[19], hin[32] = { 0 };
+        uint8_t h1[32] = { 0 }, fin[16 + 8], digest[32];
+        XXH128_canonical_t x1;
 
         init_sodium();
         unhex(psk, 32, PSK_HEX);
         unhex(dump_id, 16, DUMP_ID_HEX);
         ASSERT_EQ_INT(crypto_kdf_derive_from_key(ks, 32, 4, "kdkt-psk", psk), 0);
-        memcpy(in, "kdumpkit stream v2", 18);
+        memcpy(in, "kdumpkit stream v3", 18);
         memcpy(in + 18, dump_id, 16);
         ASSERT_EQ_INT(crypto_generichash(chain_key, 32, in, sizeof(in), ks, 32), 0);
         ASSERT_EQ_INT(crypto_kdf_derive_from_key(k1, 32, 1, "kdkt-seg", chain_key), 0);
-        memset(msg, 0, sizeof(msg));
-        kdkp_section_put(msg + 16, KDKP_SECTION_CRASH_JSON, 0, 3);
-        memcpy(msg + 32, "{}\n", 3);
-        ASSERT_EQ_INT(crypto_onetimeauth(h1, msg, sizeof(msg), k1), 0);
+        kdkp_section_put(seg, KDKP_SECTION_CRASH_JSON, 0, 3);
+        memcpy(seg + 16, "{}\n", 3);
+        XXH128_canonicalFromHash(&x1, XXH3_128bits(seg, sizeof(seg)));
+        memcpy(hin + 16, x1.digest, 16);
+        ASSERT_EQ_INT(crypto_generichash(h1, 16, hin, sizeof(hin), k1, 32), 0);
         memcpy(fin, h1, 16);
         put_le64(fin + 16, 19);
         ASSERT_EQ_INT(crypto_generichash(digest, 32, fin, sizeof(fin), chain_key, 32), 0);
         ASSERT_BYTES(ks, K_STREAM_HEX, 32);
         ASSERT_BYTES(chain_key, CHAIN_KEY_HEX, 32);
         ASSERT_BYTES(k1, K_SEG1_HEX, 32);
+        ASSERT_BYTES(x1.digest, X1_HEX, 16);
         ASSERT_BYTES(h1, H1_HEX, 32);
         ASSERT_BYTES(digest, DIGEST_HEX, 32);
 }
