@@ -18,6 +18,7 @@
 #include "dmesg.h"
 #include "info.h"
 #include "dumper.h"
+#include "elflayout.h"
 #include "flattened.h"
 #include "io.h"
 #include "caps.h"
@@ -561,11 +562,21 @@ static int write_dmesg(const struct args *a, struct vmcore *v) {
 }
 
 /* A kdump-compressed input: the new level adds to the one it was saved at,
- * as in makedumpfile; its pages are read in one thread. */
+ * as in makedumpfile; its pages are read in one thread. As ELF, it gets
+ * the program headers /proc/vmcore had (lib/elflayout.h); they live as
+ * long as the process. */
 static int prepare_refilter(struct args *a, struct vmcore *v) {
+        struct elfcore_load *loads;
+        char why[256];
+        int r;
+
         if (a->elf) {
-                fail("%s: -E from a kdump-compressed file is not supported; convert from the ELF vmcore", a->vmcore);
-                return -EOPNOTSUPP;
+                r = elf_layout_from_kdump(v, &loads, &a->dump.n_elf_loads, why, sizeof(why));
+                if (r < 0) {
+                        fail("%s: -E: %s", a->vmcore, r == -ENOMEM ? strerror(ENOMEM) : why);
+                        return r;
+                }
+                a->dump.elf_loads = loads;
         }
         a->dump.dump_level |= vmcore_kdump_level(v);
         if (a->dump.threads > 1)

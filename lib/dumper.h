@@ -32,6 +32,10 @@ struct dump_options {
         unsigned threads;
         dump_plan_func plan;    /* may be NULL */
         void *plan_userdata;
+        /* -E from a kdump-compressed input: its loads (lib/elflayout.h),
+         * as an ELF input's come from its program headers. */
+        const struct elfcore_load *elf_loads;
+        size_t n_elf_loads;
 };
 
 struct dump_stats {
@@ -54,8 +58,9 @@ typedef void (*dump_progress_func)(uint64_t done, uint64_t total, void *userdata
  * incomplete and what was written stays readable. Returns 0 or a negative
  * errno; *ret_stats is filled either way. */
 /* Writes v to out as an ELF64 core (-E): one PT_LOAD per run of kept pages,
- * excluded pages after a run as p_memsz beyond p_filesz. Returns 0 or a
- * negative errno. */
+ * excluded pages after a run as p_memsz beyond p_filesz. The loads split
+ * are v's program headers, or o->elf_loads for a kdump-compressed v.
+ * Returns 0 or a negative errno. */
 int dump_elf(struct vmcore *v, const struct dump_options *o, struct output *out, dump_progress_func progress,
              void *userdata, struct dump_stats *ret_stats);
 

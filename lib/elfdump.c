@@ -28,6 +28,8 @@ typedef int (*page_visit)(void *ud, uint64_t pfn, bool kept);
 struct elf_pass {
         struct vmcore *v;
         const struct dump_options *o;
+        const struct elfcore_load *loads;
+        size_t n_loads;
         struct cycle_buffers *b;
         struct filter_counts *counts;
         struct dump_stats *st;
@@ -163,15 +165,22 @@ static int append(struct elf_writer *w, const uint8_t *data, size_t len) {
         return 0;
 }
 
-/* The bytes of pfn that lie inside the load's file data. */
+/* The bytes of pfn that lie inside the load's file data: straight from an
+ * ELF input's file, or out of a kdump input's page. */
 static int append_page(struct elf_writer *w, uint64_t pfn) {
         uint32_t ps = vmcore_page_size(w->p->v);
         const struct elfcore_load *l = w->load;
         uint64_t from = pfn * ps > l->paddr ? pfn * ps : l->paddr;
         uint64_t to = (pfn + 1) * ps < l->paddr + l->filesz ? (pfn + 1) * ps : l->paddr + l->filesz;
         const uint8_t *data;
-        int r = vmcore_read_at(w->p->v, l->offset + (from - l->paddr), (size_t)(to - from), &data);
+        int r;
 
+        if (vmcore_is_kdump(w->p->v)) {
+                r = vmcore_page(w->p->v, pfn, &data);
+                data += from - pfn * ps;
+        } else {
+                r = vmcore_read_at(w->p->v, l->offset + (from - l->paddr), (size_t)(to - from), &data);
+        }
         if (r < 0)
                 return r;
         w->p->st->written_pages++;
@@ -255,24 +264,22 @@ static int write_headers(struct elf_writer *w, struct vmcore *v, uint64_t n_load
 }
 
 static int count_pass(struct elf_pass *p, struct elf_count *c) {
-        const struct elfcore_headers *h = vmcore_headers(p->v);
         int r;
 
-        for (uint32_t i = 0; i < h->n_loads; i++) {
+        for (size_t i = 0; i < p->n_loads; i++) {
                 c->in_run = c->had_run = false;
                 c->gap = 0;
-                if ((r = walk_load(p, &h->loads[i], count_page, c)) < 0)
+                if ((r = walk_load(p, &p->loads[i], count_page, c)) < 0)
                         return r;
         }
         return 0;
 }
 
 static int write_pass(struct elf_pass *p, struct elf_writer *w) {
-        const struct elfcore_headers *h = vmcore_headers(p->v);
         int r;
 
-        for (uint32_t i = 0; i < h->n_loads; i++) {
-                w->load = &h->loads[i];
+        for (size_t i = 0; i < p->n_loads; i++) {
+                w->load = &p->loads[i];
                 if ((r = walk_load(p, w->load, write_page_visit, w)) < 0)
                         return r;
                 if (w->open && (r = close_segment(w, w->load->paddr + w->load->memsz)) < 0)
@@ -290,7 +297,9 @@ int dump_elf(struct vmcore *v, const struct dump_options *o, struct output *out,
         _cleanup_free_ uint8_t *buf = malloc(WRITE_BUFFER);
         struct dump_stats st = {};
         struct filter_counts again = {};
-        struct elf_pass p = { .v = v, .o = o, .b = &b, .counts = &st.excluded, .st = &st, .counting = true };
+        struct elf_pass p = { .v = v, .o = o, .b = &b, .counts = &st.excluded, .st = &st, .counting = true,
+                              .loads = vmcore_is_kdump(v) ? o->elf_loads : vmcore_headers(v)->loads,
+                              .n_loads = vmcore_is_kdump(v) ? o->n_elf_loads : vmcore_headers(v)->n_loads };
         struct elf_count c = {};
         size_t notes_size;
         uint64_t headers, segments, merge_gap;
