@@ -14,7 +14,7 @@ import threading
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from kdlab import check, kernels  # noqa: E402
-from kdlab.guest import RunConfig, crash_cycle  # noqa: E402
+from kdlab.guest import RunConfig, _died_booting, crash_cycle  # noqa: E402
 from kdlab.util import LabError, read_json, test_main  # noqa: E402
 
 LAB = os.path.join(os.path.dirname(os.path.abspath(__file__)), "lab")
@@ -91,6 +91,29 @@ def test_negative():
     raise LabError("the crash check passed a vmcore whose kernel text was zeroed")
 
 
+def test_boot_death():
+    """Only a kernel that dies before the stage-1 init speaks is booted again:
+    the Oops seen in CI, not an arming failure, a capture's crash or the
+    sysrq panic every cycle makes."""
+    oops = "[    0.91] Oops: int3: 0000 [#1] PREEMPT SMP NOPTI\n[    0.91] RIP: 0010:sched_clock_cpu+0x1e/0x190\n"
+    first = "KDLAB: stage=first release=6.12.57+deb13-amd64\n"
+    cases = [("a boot that dies", "[    0.00] Linux version 6.12\n" + oops, True),
+             ("an Oops after the init ran", first + oops, False),
+             ("the sysrq panic", first + "KDLAB: crashing how=sysrq\nKernel panic - not syncing: sysrq triggered crash\n",
+              False),
+             ("a boot that never arms", first + "KDLAB: kexec failed\n", False),
+             ("a clean boot", "[    0.00] Linux version 6.12\n", False)]
+    with tempfile.TemporaryDirectory() as d:
+        console = os.path.join(d, "console.log")
+        for name, text, retried in cases:
+            with open(console, "w") as f:
+                f.write(text)
+            death = _died_booting(console)
+            if bool(death) != retried:
+                raise LabError(f"{name}: {'booted again' if death else 'not booted again'} ({death})")
+            print(f"{name}: {'booted again: ' + death if death else 'judged as it is'}")
+
+
 class Receiver(threading.Thread):
     """A TCP listener on the host's loopback; slirp maps 10.0.2.2 to it."""
 
@@ -149,4 +172,4 @@ def test_program():
 if __name__ == "__main__":
     sys.exit(test_main({"cache": test_cache, "bookworm": lambda: test_kernel("bookworm"),
                         "trixie": lambda: test_kernel("trixie"), "negative": test_negative,
-                        "program": test_program}, sys.argv))
+                        "program": test_program, "boot-death": test_boot_death}, sys.argv))
