@@ -16,19 +16,25 @@
  * 1.498 s but 15 MiB. */
 #define JOB_PAGES 64u
 #define JOBS_PER_THREAD 4u
+/* Pages a job may carry in all: the ones known to be zero (holes of a
+ * sparse file) are not read, so they do not count against JOB_PAGES. One
+ * job per 64 pfns made the lab's 8 GiB -d 1 dump (70% holes) 32000
+ * hand-offs between the caller and the workers, and two threads slower
+ * than one (1.75 s against 1.45). */
+#define JOB_ENTRIES 1024u
 
 enum job_state { JOB_FREE, JOB_QUEUED, JOB_RUNNING, JOB_DONE };
 
 struct job {
         enum job_state state;
-        unsigned n;
+        unsigned n, n_read;
         int error;
-        uint64_t pfn[JOB_PAGES];
-        bool known_zero[JOB_PAGES]; /* zero by the caller's word: not read */
-        uint32_t size[JOB_PAGES];  /* stored bytes; 0 for a shared zero page */
-        uint32_t flags[JOB_PAGES];
+        uint64_t pfn[JOB_ENTRIES];
+        bool known_zero[JOB_ENTRIES]; /* zero by the caller's word: not read */
+        uint32_t size[JOB_ENTRIES];  /* stored bytes; 0 for a shared zero page */
+        uint32_t flags[JOB_ENTRIES];
         uint8_t *in;               /* the pages read, packed */
-        uint8_t *out;              /* JOB_PAGES pages' stored bytes, one page apart */
+        uint8_t *out;              /* their stored bytes, one page apart, in the same order */
 };
 
 struct compressor {
@@ -75,7 +81,7 @@ static int run_job(struct compressor *c, struct codec *codec, struct job *j) {
                 flags = codec_compress(codec, page, &data, &size);
                 if (flags < 0)
                         return flags;
-                memcpy(j->out + (size_t)i * c->page_size, data, size);
+                memcpy(j->out + (size_t)(at - 1) * c->page_size, data, size);
                 j->size[i] = size;
                 j->flags[i] = (uint32_t)flags;
         }
@@ -179,11 +185,11 @@ static int deliver_head(struct compressor *c) {
                 pthread_cond_wait(&c->done, &c->lock);
         pthread_mutex_unlock(&c->lock);
         r = j->error;
-        for (unsigned i = 0; r == 0 && i < j->n; i++)
-                r = c->sink(c->userdata, j->size[i] == 0, j->size[i] ? j->out + (size_t)i * c->page_size : NULL,
+        for (unsigned i = 0, at = 0; r == 0 && i < j->n; at += !j->known_zero[i], i++)
+                r = c->sink(c->userdata, j->size[i] == 0, j->size[i] ? j->out + (size_t)at * c->page_size : NULL,
                             j->size[i], j->flags[i]);
         j->state = JOB_FREE;
-        j->n = 0;
+        j->n = j->n_read = 0;
         c->head++;
         return r;
 }
@@ -206,8 +212,9 @@ int compressor_add(struct compressor *c, uint64_t pfn, bool known_zero) {
         if (c->tail - c->head == c->n_jobs && (c->error = deliver_head(c)) < 0)
                 return c->error;
         j->known_zero[j->n] = known_zero && c->detect_zero;
+        j->n_read += !j->known_zero[j->n];
         j->pfn[j->n++] = pfn;
-        if (j->n == JOB_PAGES)
+        if (j->n_read == JOB_PAGES || j->n == JOB_ENTRIES)
                 queue_tail(c);
         return 0;
 }
