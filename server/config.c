@@ -18,7 +18,7 @@ void kdumpd_config_init(struct kdumpd_config *c) {
                 .max_sessions = 16, .max_meta_sessions = 64, .max_sessions_per_host = 2, .max_dump_size = 256ull << 30,
                 .max_meta_size = 32u << 20, .window = 4u << 20, .rate_total = 125000000, .min_free = 2ull << 30,
                 .idle_timeout = 60, .resume_keep = 3600, .keep_per_host = 10, .max_dumps_per_host = 10,
-                .max_datagram = KDKP_MAX_DGRAM,
+                .max_datagram = CONFIG_MAX_DATAGRAM_DEFAULT,
         };
         snprintf(c->listen, sizeof(c->listen), "0.0.0.0:%d", KDKP_PORT);
         snprintf(c->dump_dir, sizeof(c->dump_dir), "/var/crash");

@@ -25,6 +25,12 @@ struct kdumpd_key {
         struct kdkp_psk psk;            /* set by kdumpd_config_load_keys */
 };
 
+/* max_datagram's default: v1's ceiling before session 7. With 65507-byte
+ * datagrams, one CI run of the 20%-loss test under ASan took 152 s instead
+ * of 2 (after its RTOs the client fell back to 1472 bytes and crawled);
+ * until that is understood, larger frames are the operator's choice. */
+#define CONFIG_MAX_DATAGRAM_DEFAULT 16384u
+
 struct kdumpd_config {
         char listen[CONFIG_PATH_MAX + 1];      /* ADDRESS:PORT, [ADDRESS]:PORT */
         char dump_dir[CONFIG_PATH_MAX + 1];

@@ -445,14 +445,14 @@ def test_loss():
 
 def test_frames():
     """Large frames are used only where a probe got through: on loopback
-    the client ends at 65507-byte datagrams (v1's ceiling, loopback's MTU
-    less 29); behind a path that silently drops datagrams above 1500 bytes
-    (a black hole), its probes go unanswered and it stays at 1472; a server
-    with max_datagram 8972 agrees to no more. Each dump arrives
-    byte-identical."""
+    the client ends at 16384-byte datagrams (kdumpd's default max_datagram),
+    or at 65507 (v1's ceiling, loopback's MTU less 29) with max_datagram
+    65507, or 8972 with 8972; behind a path that silently drops datagrams
+    above 1500 bytes (a black hole), its probes go unanswered and it stays
+    at 1472. Each dump arrives byte-identical."""
     vmcore = shared_vmcore("trixie")
     reference = local_dump(vmcore, "frames.local")
-    for limit, cap, want in ((0, 0, 65507), (1500, 0, 1472), (0, 8972, 8972)):
+    for limit, cap, want in ((0, 0, 16384), (1500, 0, 1472), (0, 65507, 65507), (0, 8972, 8972)):
         s = Server(f"frames-{limit}-{cap}", extra=f"max_datagram {cap}\n" if cap else "")
         s.start()
         proxy = Proxy(s, *(["--max-size", str(limit)] if limit else []))
