@@ -40,6 +40,10 @@ struct vmcore {
         bool extent_is_hole;
         bool holes_unknown;     /* lseek failed: every page counts as data */
         uint8_t *page_buf;
+        /* A kdump input's page in page_buf, decompressed once for the ELF
+         * writer's zero test and its copy (and a kvaddr read's pieces). */
+        uint64_t page_buf_pfn;
+        bool page_buf_valid;
         /* A kdump-compressed input, read through its descriptors. */
         struct kdump_reader *kdump;
 };
@@ -445,8 +449,13 @@ int vmcore_page(struct vmcore *v, uint64_t pfn, const uint8_t **ret) {
         const struct vmcore_range *r = find_range(v, pfn);
 
         if (v->kdump) {
-                int e = r && pfn < r->end_pfn ? kdump_reader_page(v->kdump, pfn, v->page_buf) : -ENOENT;
+                int e = 0;
 
+                if (!v->page_buf_valid || v->page_buf_pfn != pfn) {
+                        e = r && pfn < r->end_pfn ? kdump_reader_page(v->kdump, pfn, v->page_buf) : -ENOENT;
+                        v->page_buf_valid = e == 0;
+                        v->page_buf_pfn = pfn;
+                }
                 *ret = v->page_buf;
                 return e;
         }
