@@ -89,7 +89,6 @@ struct client {
 
         /* The stream: [base, end) is held (the head, then the ring) and
          * hashed; next is the first byte never sent. */
-        size_t cap;
         uint64_t base, end, next;
         bool source_ended;        /* the ring's writer has exited */
         bool eof;
@@ -889,12 +888,14 @@ static void appended(struct client *c, uint64_t end) {
 
 /* Takes in what the producer wrote; at its exit, its status ends the stream. */
 static int fill(struct client *c, char *why, size_t why_len) {
+        uint64_t avail = c->o->head_len + stream_ring_written(c->o->ring);
         int r;
 
         if (c->eof)
                 return 0;
-        appended(c, c->o->head_len + stream_ring_written(c->o->ring));
-        if (!c->source_ended || c->end != c->o->head_len + stream_ring_written(c->o->ring))
+        /* Once the writer has exited, what it wrote is all there is. */
+        appended(c, avail);
+        if (!c->source_ended || c->end != avail)
                 return 0;
         r = c->o->source_done ? c->o->source_done(c->o->userdata, why, why_len) : 0;
         if (r < 0)
@@ -1260,9 +1261,8 @@ int netsend_run(const struct netsend_options *o, struct netsend_result *ret, cha
         c.fd = open_socket(o->url, why, why_len);
         if (c.fd < 0)
                 return c.fd;
-        c.cap = stream_ring_cap(o->ring);
         /* The head is held whole beside the ring. */
-        c.marks_cap = (c.cap + o->head_len) / KDKP_SEG + 3;
+        c.marks_cap = (stream_ring_cap(o->ring) + o->head_len) / KDKP_SEG + 3;
         c.marks = calloc(c.marks_cap, sizeof(*c.marks));
         c.flights = calloc(INFLIGHT_MAX, sizeof(*c.flights));
         c.retx = calloc(RETX_MAX, sizeof(*c.retx));
@@ -1275,7 +1275,7 @@ int netsend_run(const struct netsend_options *o, struct netsend_result *ret, cha
                 goto out;
         }
         kdkp_psk_init(&c.psk, o->psk);
-        c.init.resume_buffer = (uint32_t)c.cap;
+        c.init.resume_buffer = (uint32_t)stream_ring_cap(o->ring);
         c.init.stream_format = 1;
         kdkp_chain_init(&c.chain, c.psk.stream_key, c.init.dump_id);
         add_mark(&c);
