@@ -7,6 +7,7 @@
 #include <zstd.h>
 
 #include "codec.h"
+#include "lzoenc.h"
 
 /* zlib pages are written with libdeflate: standard zlib streams (what crash
  * and drgn inflate), at twice the speed of zlib's Z_BEST_SPEED (makedumpfile's
@@ -21,6 +22,7 @@ struct codec {
         uint8_t *out;
         size_t out_cap;
         void *lzo_work;
+        struct lzoenc *lzo;
         struct libdeflate_compressor *deflate;
         ZSTD_CCtx *zstd;
         ZSTD_DCtx *zstd_d;
@@ -30,6 +32,7 @@ struct codec *codec_free(struct codec *c) {
         if (c) {
                 free(c->out);
                 free(c->lzo_work);
+                lzoenc_free(c->lzo);
                 if (c->deflate)
                         libdeflate_free_compressor(c->deflate);
                 ZSTD_freeCCtx(c->zstd);
@@ -51,6 +54,7 @@ uint32_t codec_flag(enum codec_kind kind) {
 int codec_new(enum codec_kind kind, uint32_t page_size, struct codec **ret) {
         struct codec *c;
         size_t bound = page_size;
+        bool lzo_ready = true;
 
         if (kind > CODEC_ZSTD || page_size == 0 || page_size > (1u << 20))
                 return -EINVAL;
@@ -69,11 +73,14 @@ int codec_new(enum codec_kind kind, uint32_t page_size, struct codec **ret) {
                 bound = page_size + page_size / 16 + 64 + 3;
         c->out_cap = bound;
         c->out = malloc(bound);
-        c->lzo_work = malloc(LZO1X_1_MEM_COMPRESS);
+        /* Pages past lzoenc's limit (64 KiB pages) go to liblzo. */
+        if (kind == CODEC_LZO)
+                lzo_ready = page_size <= LZOENC_MAX_INPUT ? lzoenc_new(&c->lzo) == 0
+                                                          : (c->lzo_work = malloc(LZO1X_1_MEM_COMPRESS)) != NULL;
         c->zstd = ZSTD_createCCtx();
         c->zstd_d = ZSTD_createDCtx();
         c->deflate = libdeflate_alloc_compressor(ZLIB_LEVEL);
-        if (!c->out || !c->lzo_work || !c->zstd || !c->zstd_d || !c->deflate) {
+        if (!c->out || !lzo_ready || !c->zstd || !c->zstd_d || !c->deflate) {
                 codec_free(c);
                 return -ENOMEM;
         }
@@ -91,6 +98,14 @@ static int compress_raw(struct codec *c, const uint8_t *page, size_t *ret_size) 
                 return 0;
         case CODEC_LZO: {
                 lzo_uint n = c->out_cap;
+
+                if (c->lzo) {
+                        /* 0 means no shorter than the page: stored raw. */
+                        *ret_size = lzoenc_compress(c->lzo, page, c->page_size, c->out, c->out_cap);
+                        if (*ret_size == 0)
+                                *ret_size = c->page_size;
+                        return 0;
+                }
                 if (lzo1x_1_compress(page, c->page_size, c->out, &n, c->lzo_work) != LZO_E_OK)
                         return -EIO;
                 *ret_size = n;

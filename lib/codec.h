@@ -1,6 +1,8 @@
 /* Per-page compression for kdump-compressed dumps: zlib, lzo or zstd, one
- * page at a time, with the parameters makedumpfile uses (zlib level 1,
- * lzo1x_1, zstd level 1), so the files read the same everywhere. */
+ * page at a time, in the streams makedumpfile writes (zlib, LZO1X, zstd
+ * frames), which crash, drgn and makedumpfile read. zlib and lzo come from
+ * faster encoders than makedumpfile's (libdeflate, lib/lzoenc); zstd is
+ * level 1, as makedumpfile's. */
 #pragma once
 
 #include <stdbool.h>

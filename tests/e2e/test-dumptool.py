@@ -78,11 +78,12 @@ def test_kdump(suite):
             a, b = KdumpFile(ours), KdumpFile(theirs)
             if a.bitmap1 != b.bitmap1 or a.bitmap2 != b.bitmap2:
                 raise LabError(f"{suite} {codec} -d {level}: bitmaps differ from makedumpfile's")
-            # lzo is deterministic across libraries; zlib pages come from
-            # libdeflate, and zstd's frames differ, so those compare by content.
-            same = same_file(ours, theirs) if codec == "-l" else None
-            if codec == "-l" and not same:
-                raise LabError(f"{suite} {codec} -d {level}: not byte-identical to makedumpfile's output")
+            # Each codec's pages come from a different encoder than
+            # makedumpfile's (libdeflate, lib/lzoenc, zstd's own frames):
+            # the files compare by bitmaps, size and content, not bytes.
+            ratio = os.path.getsize(ours) / os.path.getsize(theirs)
+            if codec != "-z" and ratio > 1.02:
+                raise LabError(f"{suite} {codec} -d {level}: {ratio:.3f}x makedumpfile's size")
             os.unlink(theirs)
             threaded = fresh(f"{suite}{codec}-d{level}.t2")
             dumptool(codec, "-d", level, "--num-threads", "2", vmcore, threaded)
@@ -90,14 +91,13 @@ def test_kdump(suite):
                 raise LabError(f"{suite} {codec} -d {level}: --num-threads 2 wrote a different file")
             os.unlink(threaded)
             print(f"{suite} {codec} -d {level}: --num-threads 2 writes the same file")
-            print(f"{suite} {codec} -d {level}: bitmaps equal makedumpfile's"
-                  + (", file byte-identical" if same else ""))
+            print(f"{suite} {codec} -d {level}: bitmaps equal makedumpfile's, {ratio:.3f}x its size")
             if level == "1":
                 facts = check.crash_check(k, ours, expect_ps="kdlab-holder")
                 check.drgn_check(k, ours, expect_comm=facts["comm"])
                 print(f"{suite} {codec} -d 1: crash check and drgn pass ({os.path.getsize(ours)} bytes)")
-            if codec == "-c" and level == "1":
-                print(f"{suite} -c -d 1: all {check_contents(ours, vmcore)} dumped pages equal the vmcore's")
+            if codec in ("-c", "-l") and level == "1":
+                print(f"{suite} {codec} -d 1: all {check_contents(ours, vmcore)} dumped pages equal the vmcore's")
             os.unlink(ours)
 
 

@@ -1,6 +1,7 @@
 """An independent reader of kdump-compressed files, for tests: header,
 bitmaps and page descriptors (layout: makedumpfile's diskdump_mod.h, LP64)."""
 
+import ctypes
 import struct
 import zlib
 
@@ -39,7 +40,7 @@ class KdumpFile:
                         yield i * 8 + b
 
     def pages(self):
-        """(pfn, bytes) of every dumpable page, decompressing zlib pages."""
+        """(pfn, bytes) of every dumpable page, decompressing zlib and lzo pages."""
         pfns = list(self.dumpable())
         self.f.seek(self.desc_offset)
         descs = self.f.read(24 * len(pfns))
@@ -49,9 +50,30 @@ class KdumpFile:
             data = self.f.read(size)
             if flags == 1:
                 data = zlib.decompress(data)
+            elif flags == 2:
+                data = lzo_decompress(data, self.block_size, pfn)
             elif flags != 0:
-                raise LabError(f"pfn {pfn}: flags {flags:#x}; this reader decompresses zlib only")
+                raise LabError(f"pfn {pfn}: flags {flags:#x}; this reader decompresses zlib and lzo only")
             yield pfn, data
+
+
+_liblzo = []
+
+
+def lzo_decompress(data, size, pfn):
+    """liblzo2's lzo1x_decompress_safe, the decoder crash and makedumpfile
+    use, called directly: dumptool writes its LZO1X streams itself."""
+    if not _liblzo:
+        try:
+            _liblzo.append(ctypes.CDLL("liblzo2.so.2"))
+        except OSError as e:
+            raise LabError(f"liblzo2.so.2 is missing ({e}): apt-get install liblzo2-2")
+    out = ctypes.create_string_buffer(size)
+    n = ctypes.c_ulong(size)
+    r = _liblzo[0].lzo1x_decompress_safe(data, ctypes.c_ulong(len(data)), out, ctypes.byref(n), None)
+    if r != 0 or n.value != size:
+        raise LabError(f"pfn {pfn}: lzo1x_decompress_safe returned {r} with {n.value} of {size} bytes")
+    return out.raw
 
 
 def vmcore_pages(path, page_size=4096):
