@@ -1,6 +1,11 @@
 /* lib/codec: the zero-page test, and pages through each codec and back. */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdlib.h>
+#include <unistd.h>
+
+#include "cleanup.h"
+#include "io.h"
 
 #include "codec.h"
 #include "harness.h"
@@ -67,6 +72,71 @@ static void round_trip(enum codec_kind kind) {
         ASSERT_EQ_INT(codec_decompress(c, (uint32_t)flags, data, size, back), 0);
         ASSERT_MEMEQ(back, page, PAGE);
         codec_free(c);
+}
+
+/* Real pages from the lab's 6.1 vmcore, one or two for each eighth of
+ * compressed size (the lzoenc fuzz corpus), through each codec and back:
+ * among them pages that take zlib's level-2 retry. */
+TEST(lab_pages_round_trip) {
+        static const enum codec_kind kinds[] = { CODEC_ZLIB, CODEC_LZO, CODEC_ZSTD };
+        static uint8_t page[PAGE], back[PAGE];
+        unsigned pages = 0;
+
+        for (unsigned k = 0; k < 3; k++) {
+                struct codec *c = NULL;
+
+                ASSERT_EQ_INT(codec_new(kinds[k], PAGE, &c), 0);
+                for (unsigned class = 0; class <= 8; class++)
+                        for (unsigned copy = 1; copy <= 2; copy++) {
+                                char path[4096];
+                                _cleanup_close_ int fd = -1;
+                                const uint8_t *data;
+                                uint32_t size;
+                                int flags;
+
+                                snprintf(path, sizeof(path), "%s/lzoenc/page-class%u-%u", CORPUS_DIR, class, copy);
+                                if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
+                                        continue;
+                                ASSERT_EQ_INT((int)read_full(fd, page, PAGE), (int)PAGE);
+                                flags = codec_compress(c, page, &data, &size);
+                                ASSERT_TRUE(flags >= 0);
+                                ASSERT_EQ_INT(codec_decompress(c, (uint32_t)flags, data, size, back), 0);
+                                ASSERT_MEMEQ(back, page, PAGE);
+                                pages++;
+                        }
+                codec_free(c);
+        }
+        ASSERT_EQ_INT(pages, 3 * 17);
+}
+
+/* Pages from all random to all pattern, so that their compressed sizes
+ * cover every band, each back whole. */
+static void mixed_round_trip(enum codec_kind kind) {
+        static uint8_t page[PAGE], back[PAGE];
+        struct codec *c = NULL;
+        const uint8_t *data;
+        uint32_t size;
+        int flags;
+
+        ASSERT_EQ_INT(codec_new(kind, PAGE, &c), 0);
+        for (unsigned random_bytes = 0; random_bytes <= PAGE; random_bytes += PAGE / 64) {
+                fill_kernel_like(page, random_bytes);
+                srand(random_bytes);
+                for (unsigned i = 0; i < random_bytes; i++)
+                        page[i] = (uint8_t)rand();
+                flags = codec_compress(c, page, &data, &size);
+                ASSERT_TRUE(flags == 0 || flags == (int)codec_flag(kind));
+                ASSERT_TRUE(flags == 0 ? size == PAGE && data == page : size < PAGE);
+                ASSERT_EQ_INT(codec_decompress(c, (uint32_t)flags, data, size, back), 0);
+                ASSERT_MEMEQ(back, page, PAGE);
+        }
+        codec_free(c);
+}
+
+TEST(mixed_pages_round_trip) {
+        mixed_round_trip(CODEC_ZLIB);
+        mixed_round_trip(CODEC_LZO);
+        mixed_round_trip(CODEC_ZSTD);
 }
 
 TEST(lzo_round_trip) {
