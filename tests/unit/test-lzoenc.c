@@ -105,12 +105,12 @@ TEST(every_literal_run_length) {
                 for (; i < run; i++)
                         in[i] = (uint8_t)next(&st);
                 /* Long enough for two probes at the stride the run grew. */
-                memset(in + i, 0xab, 128);
-                i += 128;
+                memset(in + i, 0xab, 256);
+                i += 256;
                 for (size_t k = 0; k < run; k++, i++)
                         in[i] = (uint8_t)next(&st);
-                memset(in + i, 0xcd, 128);
-                i += 128;
+                memset(in + i, 0xcd, 256);
+                i += 256;
                 ASSERT_TRUE(round_trip(e, i, sizeof(out)) > 0);
         }
         lzoenc_free(e);
