@@ -43,7 +43,8 @@
 /* HELLO's backoff stops at 1 s, not 4: at 20% loss each round fails one
  * time in three, and five in a row cost 7.75 s before a 0.4 s transfer
  * (3.75 s now). A HELLO is a few hundred bytes; the server rate-limits
- * them (handshake_rate), so a fleet retrying every second is no flood. */
+ * them (HANDSHAKE_RATE, 2000 a second) and keeps no state for one, so a
+ * fleet retrying every second is no flood. */
 #define HELLO_MAX_US 1000000
 #define INIT_TRIES 4
 #define INIT_WAIT_MIN_US 50000
