@@ -9,7 +9,7 @@ import subprocess
 from . import initrd
 from .check import elf_segments
 from .qemu import Guest, tail
-from .util import LabError, Timer, run, write_json
+from .util import LabError, Timer, log, run, write_json
 
 HERE = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 GUEST_DIR = os.path.join(HERE, "guest")
@@ -171,16 +171,7 @@ def crash_cycle(k, cfg, outdir):
     if cfg.net:
         guest.add_user_net()
     console = os.path.join(outdir, "console.log")
-    for attempt in range(BOOT_ATTEMPTS):
-        with Timer() as t:
-            marks = guest.run(console, cfg.timeout, nmi_on="KDLAB: nmi-please" if cfg.crash == "nmi" else None,
-                              marks={"crash": "KDLAB: crashing", "capture": "KDLAB: stage=capture",
-                                     "captured": "KDLAB: capture_rc="})
-        death = _died_booting(console)
-        if not death or attempt + 1 == BOOT_ATTEMPTS:
-            break
-        print(f"kdlab: the first kernel died while booting, before its init ran ({death}); booting it again",
-              flush=True)
+    marks, t = boot(guest, console, cfg)
     with open(console, errors="replace") as f:
         facts, manifest, failure = parse_console(f.read())
     result = {"kernel": k.release, "suite": k.suite, "seconds": round(t.seconds, 1), "facts": facts,
@@ -203,6 +194,23 @@ def crash_cycle(k, cfg, outdir):
 # the message says so. A death after the init's first line is judged.
 BOOT_ATTEMPTS = 2
 _BOOT_DEATH = re.compile(r"^.*(Oops: |BUG: |Kernel panic - not syncing).*$", re.M)
+
+
+def boot(guest, console, cfg):
+    """Runs the guest, once more if its first kernel died in its own boot
+    (BOOT_ATTEMPTS). Returns the console marks and the run's Timer."""
+    for attempt in range(BOOT_ATTEMPTS):
+        with Timer() as t:
+            marks = guest.run(console, cfg.timeout, nmi_on="KDLAB: nmi-please" if cfg.crash == "nmi" else None,
+                              marks={"crash": "KDLAB: crashing", "capture": "KDLAB: stage=capture",
+                                     "captured": "KDLAB: capture_rc="})
+        death = _died_booting(console)
+        if not death or attempt + 1 == BOOT_ATTEMPTS:
+            break
+        # On stderr, as every lab message: stdout of `lab vmcore` is the
+        # vmcore's path, which callers read.
+        log(f"the first kernel died while booting, before its init ran ({death}); booting it again")
+    return marks, t
 
 
 def _died_booting(console):
