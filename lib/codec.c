@@ -70,7 +70,7 @@ uint32_t codec_flag(enum codec_kind kind) {
 int codec_new(enum codec_kind kind, uint32_t page_size, struct codec **ret) {
         struct codec *c;
         size_t bound = page_size;
-        bool lzo_ready = true;
+        bool lzo_ready = true, zlib_ready = true;
 
         if (kind > CODEC_ZSTD || page_size == 0 || page_size > (1u << 20))
                 return -EINVAL;
@@ -99,8 +99,9 @@ int codec_new(enum codec_kind kind, uint32_t page_size, struct codec **ret) {
         if (kind == CODEC_ZLIB) {
                 c->deflate_retry = libdeflate_alloc_compressor(ZLIB_RETRY_LEVEL);
                 c->retry_out = malloc(bound);
+                zlib_ready = c->deflate_retry && c->retry_out;
         }
-        if ((kind == CODEC_ZLIB && (!c->deflate_retry || !c->retry_out)) || !c->out || !lzo_ready || !c->zstd || !c->zstd_d || !c->deflate) {
+        if (!c->out || !lzo_ready || !zlib_ready || !c->zstd || !c->zstd_d || !c->deflate) {
                 codec_free(c);
                 return -ENOMEM;
         }
