@@ -7,25 +7,17 @@
 #include <zstd.h>
 
 #include "codec.h"
+#include "deflateenc.h"
 #include "lzoenc.h"
 
-/* zlib pages are written with libdeflate: standard zlib streams (what crash
- * and drgn inflate), at twice the speed of zlib's Z_BEST_SPEED (makedumpfile's
- * level), which spends most of a 4 KiB page building Huffman trees.
- * Decompression stays with zlib.
- *
- * Level 1 alone made the lab's 6.1 vmcore at -d 31 1.029x the size of
- * makedumpfile's: it loses most to zlib's level 1 on pages it takes to
- * 9/16-10/16 of their size (15% larger there), where level 2's hash chains
- * find the short matches. Those pages (5% of them) are compressed again at
- * level 2 and the smaller kept: 1.017x the size (8 GiB vmcore: 1.002x ->
- * 0.992x) for a few percent more time. Retrying 9/16-11/16 gave 1.007x but
- * cost the 8 GiB dump 32% more time; level 2 for every page, 0.976x and 35%.
- */
+/* zlib pages are written by deflateenc: standard zlib streams (what crash
+ * and drgn inflate) in about half the time of libdeflate's level 1, which
+ * spends 14.5 us on any 4 KiB page before it looks at a byte, and at about
+ * zlib's Z_BEST_SPEED size (makedumpfile's level): pages of the lab's 6.1
+ * vmcore at -d 31 1.002x, of its 8 GiB vmcore 0.955x. Pages past
+ * deflateenc's limit (64 KiB pages) go to libdeflate. Decompression stays
+ * with zlib. */
 #define ZLIB_LEVEL 1
-#define ZLIB_RETRY_LEVEL 2
-#define ZLIB_RETRY_FROM 9u
-#define ZLIB_RETRY_TO 10u
 
 struct codec {
         enum codec_kind kind;
@@ -34,9 +26,8 @@ struct codec {
         size_t out_cap;
         void *lzo_work;
         struct lzoenc *lzo;
+        struct deflateenc *deflateenc;
         struct libdeflate_compressor *deflate;
-        struct libdeflate_compressor *deflate_retry;
-        uint8_t *retry_out;
         ZSTD_CCtx *zstd;
         ZSTD_DCtx *zstd_d;
 };
@@ -46,11 +37,9 @@ struct codec *codec_free(struct codec *c) {
                 free(c->out);
                 free(c->lzo_work);
                 lzoenc_free(c->lzo);
+                deflateenc_free(c->deflateenc);
                 if (c->deflate)
                         libdeflate_free_compressor(c->deflate);
-                if (c->deflate_retry)
-                        libdeflate_free_compressor(c->deflate_retry);
-                free(c->retry_out);
                 ZSTD_freeCCtx(c->zstd);
                 ZSTD_freeDCtx(c->zstd_d);
                 free(c);
@@ -95,13 +84,10 @@ int codec_new(enum codec_kind kind, uint32_t page_size, struct codec **ret) {
                                                           : (c->lzo_work = malloc(LZO1X_1_MEM_COMPRESS)) != NULL;
         c->zstd = ZSTD_createCCtx();
         c->zstd_d = ZSTD_createDCtx();
-        c->deflate = libdeflate_alloc_compressor(ZLIB_LEVEL);
-        if (kind == CODEC_ZLIB) {
-                c->deflate_retry = libdeflate_alloc_compressor(ZLIB_RETRY_LEVEL);
-                c->retry_out = malloc(bound);
-                zlib_ready = c->deflate_retry && c->retry_out;
-        }
-        if (!c->out || !lzo_ready || !zlib_ready || !c->zstd || !c->zstd_d || !c->deflate) {
+        if (kind == CODEC_ZLIB)
+                zlib_ready = page_size <= DEFLATEENC_MAX_INPUT ? deflateenc_new(&c->deflateenc) == 0
+                                                               : (c->deflate = libdeflate_alloc_compressor(ZLIB_LEVEL)) != NULL;
+        if (!c->out || !lzo_ready || !zlib_ready || !c->zstd || !c->zstd_d) {
                 codec_free(c);
                 return -ENOMEM;
         }
@@ -109,28 +95,15 @@ int codec_new(enum codec_kind kind, uint32_t page_size, struct codec **ret) {
         return 0;
 }
 
-/* Whether a page that libdeflate's level 1 took to n bytes goes through
- * level 2 as well (see ZLIB_RETRY_FROM). */
-static bool worth_retry(const struct codec *c, size_t n) {
-        return n * 16 >= ZLIB_RETRY_FROM * c->page_size && n * 16 < ZLIB_RETRY_TO * c->page_size;
-}
-
 static int compress_raw(struct codec *c, const uint8_t *page, size_t *ret_size) {
         switch (c->kind) {
         case CODEC_ZLIB:
-                /* 0 means it did not fit, so the page is stored raw. */
-                *ret_size = libdeflate_zlib_compress(c->deflate, page, c->page_size, c->out, c->out_cap);
+                /* 0 means no shorter than the page (or, from libdeflate,
+                 * that it did not fit): stored raw. */
+                *ret_size = c->deflateenc ? deflateenc_compress(c->deflateenc, page, c->page_size, c->out, c->out_cap)
+                                          : libdeflate_zlib_compress(c->deflate, page, c->page_size, c->out, c->out_cap);
                 if (*ret_size == 0)
                         *ret_size = c->page_size;
-                if (worth_retry(c, *ret_size)) {
-                        size_t n = libdeflate_zlib_compress(c->deflate_retry, page, c->page_size, c->retry_out, c->out_cap);
-                        if (n > 0 && n < *ret_size) {
-                                uint8_t *t = c->out;
-                                c->out = c->retry_out;
-                                c->retry_out = t;
-                                *ret_size = n;
-                        }
-                }
                 return 0;
         case CODEC_LZO: {
                 lzo_uint n = c->out_cap;

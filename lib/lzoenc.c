@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "lzmatch.h"
 #include "lzoenc.h"
 
 #define HASH_BITS 12
@@ -52,48 +53,6 @@ int lzoenc_new(struct lzoenc **ret) {
 struct lzoenc *lzoenc_free(struct lzoenc *e) {
         free(e);
         return NULL;
-}
-
-static inline uint32_t load32(const uint8_t *p) {
-        uint32_t v;
-
-        memcpy(&v, p, sizeof(v));
-        return v;
-}
-
-static inline uint64_t load64(const uint8_t *p) {
-        uint64_t v;
-
-        memcpy(&v, p, sizeof(v));
-        return v;
-}
-
-static inline uint32_t hash4(uint32_t v) {
-        return (v * 2654435761u) >> (32 - HASH_BITS);
-}
-
-/* How many bytes from a on equal those from b (b < a), up to end. */
-static inline size_t common_length(const uint8_t *a, const uint8_t *b, const uint8_t *end) {
-        const uint8_t *start = a;
-
-        while (a + 8 <= end) {
-                uint64_t x = load64(a) ^ load64(b);
-
-                if (x) {
-#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
-                        return (size_t)(a - start) + ((unsigned)__builtin_ctzll(x) >> 3);
-#else
-                        return (size_t)(a - start) + ((unsigned)__builtin_clzll(x) >> 3);
-#endif
-                }
-                a += 8;
-                b += 8;
-        }
-        while (a < end && *a == *b) {
-                a++;
-                b++;
-        }
-        return (size_t)(a - start);
 }
 
 struct stream {
@@ -168,12 +127,12 @@ size_t lzoenc_compress(struct lzoenc *e, const uint8_t *in, size_t n, uint8_t *o
 
                 memset(e->table, 0, sizeof(e->table));
                 while (ip <= last) {
-                        uint32_t v = load32(ip), h = hash4(v);
+                        uint32_t v = lzmatch_load32(ip), h = lzmatch_hash4(v, HASH_BITS);
                         const uint8_t *cand = in + e->table[h];
                         size_t len, distance;
 
                         e->table[h] = (uint16_t)(ip - in);
-                        if (load32(cand) != v) {
+                        if (lzmatch_load32(cand) != v) {
                                 ip += 1 + (((size_t)(ip - anchor) * SKIP_NUMERATOR) >> SKIP_SHIFT);
                                 continue;
                         }
@@ -181,7 +140,7 @@ size_t lzoenc_compress(struct lzoenc *e, const uint8_t *in, size_t n, uint8_t *o
                                 ip--;
                                 cand--;
                         }
-                        len = MIN_MATCH + common_length(ip + MIN_MATCH, cand + MIN_MATCH, end);
+                        len = MIN_MATCH + lzmatch_common_length(ip + MIN_MATCH, cand + MIN_MATCH, end);
                         distance = (size_t)(ip - cand);
                         if (!put_literals(&s, anchor, (size_t)(ip - anchor)) || !put_match(&s, distance, len))
                                 return 0;
@@ -192,8 +151,8 @@ size_t lzoenc_compress(struct lzoenc *e, const uint8_t *in, size_t n, uint8_t *o
                          * match... Trying the last distance first finds
                          * them without the table (at lzo1x_1's stride: 0.945x
                          * liblzo's size, not 0.981x). */
-                        while (ip + 1 <= last && load32(ip + 1) == load32(ip + 1 - distance)) {
-                                len = MIN_MATCH + common_length(ip + 1 + MIN_MATCH, ip + 1 + MIN_MATCH - distance, end);
+                        while (ip + 1 <= last && lzmatch_load32(ip + 1) == lzmatch_load32(ip + 1 - distance)) {
+                                len = MIN_MATCH + lzmatch_common_length(ip + 1 + MIN_MATCH, ip + 1 + MIN_MATCH - distance, end);
                                 if (!put_literals(&s, anchor, 1) || !put_match(&s, distance, len))
                                         return 0;
                                 ip += 1 + len;
@@ -201,7 +160,7 @@ size_t lzoenc_compress(struct lzoenc *e, const uint8_t *in, size_t n, uint8_t *o
                         }
                         /* The position two back goes in too: 0.4% of size. */
                         if (ip <= last)
-                                e->table[hash4(load32(ip - 2))] = (uint16_t)(ip - 2 - in);
+                                e->table[lzmatch_hash4(lzmatch_load32(ip - 2), HASH_BITS)] = (uint16_t)(ip - 2 - in);
                 }
         }
         if (!put_literals(&s, anchor, (size_t)(end - anchor)) || s.end - s.op < 3)

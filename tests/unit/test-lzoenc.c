@@ -5,6 +5,7 @@
 #include <lzo/lzo1x.h>
 #include <stdlib.h>
 
+#include "encoder-inputs.h"
 #include "harness.h"
 #include "lzoenc.h"
 
@@ -27,30 +28,11 @@ static size_t round_trip(struct lzoenc *e, size_t n, size_t cap) {
         return m;
 }
 
-static uint64_t next(uint64_t *state) {
-        *state = *state * 6364136223846793005ull + 1442695040888963407ull;
-        return *state >> 33;
-}
-
 /* Random bytes and copies of earlier bytes, at distances and lengths that
  * reach every instruction form: short and long literal runs, M2 and M3
  * matches, lengths past the instruction's own bits. */
 static void fill_mixed(size_t n, uint64_t seed) {
-        uint64_t st = seed;
-        size_t i = 0;
-
-        while (i < n) {
-                size_t len = 1 + next(&st) % (next(&st) % 8 == 0 ? 600 : 24);
-
-                if (i > 0 && next(&st) % 2) {
-                        size_t d = 1 + next(&st) % (next(&st) % 2 ? i : (i < 2048 ? i : 2048));
-                        for (size_t k = 0; k < len && i < n; k++, i++)
-                                in[i] = in[i - d];
-                } else {
-                        for (size_t k = 0; k < len && i < n; k++, i++)
-                                in[i] = (uint8_t)next(&st);
-                }
-        }
+        encoder_fill_mixed(in, n, seed, 600, 2048);
 }
 
 /* A page of kernel pointers, which differ in their lowest byte. */
@@ -58,7 +40,7 @@ static void fill_pointers(size_t n, uint64_t seed) {
         uint64_t st = seed;
 
         for (size_t i = 0; i + 8 <= n; i += 8) {
-                uint64_t p = 0xffff888012345600ull | (next(&st) & 0xff);
+                uint64_t p = 0xffff888012345600ull | (encoder_random(&st) & 0xff);
                 memcpy(in + i, &p, 8);
         }
 }
@@ -103,12 +85,12 @@ TEST(every_literal_run_length) {
                 size_t i = 0;
 
                 for (; i < run; i++)
-                        in[i] = (uint8_t)next(&st);
+                        in[i] = (uint8_t)encoder_random(&st);
                 /* Long enough for two probes at the stride the run grew. */
                 memset(in + i, 0xab, 256);
                 i += 256;
                 for (size_t k = 0; k < run; k++, i++)
-                        in[i] = (uint8_t)next(&st);
+                        in[i] = (uint8_t)encoder_random(&st);
                 memset(in + i, 0xcd, 256);
                 i += 256;
                 ASSERT_TRUE(round_trip(e, i, sizeof(out)) > 0);
@@ -142,7 +124,7 @@ TEST(incompressible_and_tight_room) {
 
         ASSERT_EQ_INT(lzoenc_new(&e), 0);
         for (size_t i = 0; i < 4096; i++)
-                in[i] = (uint8_t)next(&st);
+                in[i] = (uint8_t)encoder_random(&st);
         ASSERT_EQ_U64(round_trip(e, 4096, sizeof(out)), 0);
         /* With less room than the stream needs, the answer is "raw", and
          * nothing is written past the room given. */
