@@ -89,26 +89,6 @@ struct deflateenc {
 static const uint8_t precode_order[PRECODE_SYMBOLS] = { 16, 17, 18, 0, 8, 7, 9, 6, 10, 5,
                                                          11, 4, 12, 3, 13, 2, 14, 1, 15 };
 
-static void assign_codes(struct code *c, unsigned n, unsigned max_bits);
-static void fixed_lengths(uint8_t *litlen, uint8_t *dist);
-
-int deflateenc_new(struct deflateenc **ret) {
-        struct deflateenc *e = calloc(1, sizeof(*e));
-
-        if (!e)
-                return -ENOMEM;
-        fixed_lengths(e->fixed_litlen.len, e->fixed_dist.len);
-        assign_codes(&e->fixed_litlen, FIXED_LITLEN_SYMBOLS, MAX_CODE_BITS);
-        assign_codes(&e->fixed_dist, DIST_SYMBOLS, MAX_CODE_BITS);
-        *ret = e;
-        return 0;
-}
-
-struct deflateenc *deflateenc_free(struct deflateenc *e) {
-        free(e);
-        return NULL;
-}
-
 static inline unsigned log2_floor(uint32_t x) {
         return 31u - (unsigned)__builtin_clz(x);
 }
@@ -167,16 +147,19 @@ static void add_sequence(struct deflateenc *e, const uint8_t *literals, size_t n
         }
 }
 
-/* The position p goes in front of its bucket; the older entry stays behind it. */
-static inline void insert(struct deflateenc *e, const uint8_t *in, const uint8_t *p) {
-        uint16_t *bucket = e->table[lzmatch_hash4(lzmatch_load32(p) & MATCH_MASK, HASH_BITS)];
-
-        bucket[1] = bucket[0];
-        bucket[0] = (uint16_t)(p - in);
+static inline uint16_t *bucket_of(struct deflateenc *e, const uint8_t *p) {
+        return e->table[lzmatch_hash4(lzmatch_load32(p) & MATCH_MASK, HASH_BITS)];
 }
 
-/* The greedy parse: one hash probe a position, the last match's distance
- * tried first after each match (arrays of pointers), as in lzoenc. */
+/* A position goes in front of its bucket; the older entry stays behind it. */
+static inline void insert(uint16_t *bucket, size_t position) {
+        bucket[1] = bucket[0];
+        bucket[0] = (uint16_t)position;
+}
+
+/* The greedy parse: one bucket of two candidates a position, the longer
+ * match taken; the last match's distance tried first after each match
+ * (arrays of pointers), as in lzoenc. */
 static void parse(struct deflateenc *e, const uint8_t *in, size_t n) {
         const uint8_t *end = in + n, *anchor = in, *ip = in + 1;
 
@@ -188,12 +171,12 @@ static void parse(struct deflateenc *e, const uint8_t *in, size_t n) {
 
                 memset(e->table, 0, sizeof(e->table));
                 while (ip <= last) {
-                        uint32_t v = lzmatch_load32(ip) & MATCH_MASK, h = lzmatch_hash4(v, HASH_BITS);
-                        uint16_t *bucket = e->table[h];
+                        uint32_t v = lzmatch_load32(ip) & MATCH_MASK;
+                        uint16_t *bucket = bucket_of(e, ip);
                         const uint8_t *cand = in + bucket[0], *other = in + bucket[1];
                         size_t len, distance;
 
-                        insert(e, in, ip);
+                        insert(bucket, (size_t)(ip - in));
                         if ((lzmatch_load32(cand) & MATCH_MASK) != v) {
                                 if ((lzmatch_load32(other) & MATCH_MASK) != v) {
                                         ip += 1 + (((size_t)(ip - anchor) * SKIP_NUMERATOR) >> SKIP_SHIFT);
@@ -222,7 +205,7 @@ static void parse(struct deflateenc *e, const uint8_t *in, size_t n) {
                                 anchor = ip;
                         }
                         if (ip <= last)
-                                insert(e, in, ip - 2);
+                                insert(bucket_of(e, ip - 2), (size_t)(ip - 2 - in));
                 }
         }
         add_sequence(e, anchor, (size_t)(end - anchor), 0, 0);
@@ -466,6 +449,23 @@ static void fixed_lengths(uint8_t *litlen, uint8_t *dist) {
         for (unsigned s = 0; s < FIXED_LITLEN_SYMBOLS; s++)
                 litlen[s] = (uint8_t)fixed_litlen_length(s);
         memset(dist, 5, DIST_SYMBOLS);
+}
+
+int deflateenc_new(struct deflateenc **ret) {
+        struct deflateenc *e = calloc(1, sizeof(*e));
+
+        if (!e)
+                return -ENOMEM;
+        fixed_lengths(e->fixed_litlen.len, e->fixed_dist.len);
+        assign_codes(&e->fixed_litlen, FIXED_LITLEN_SYMBOLS, MAX_CODE_BITS);
+        assign_codes(&e->fixed_dist, DIST_SYMBOLS, MAX_CODE_BITS);
+        *ret = e;
+        return 0;
+}
+
+struct deflateenc *deflateenc_free(struct deflateenc *e) {
+        free(e);
+        return NULL;
 }
 
 /* Bits, least significant first, into a buffer whose length the caller
