@@ -150,6 +150,25 @@ int codec_compress(struct codec *c, const uint8_t *page, const uint8_t **ret_dat
         return (int)codec_flag(c->kind);
 }
 
+int codec_compress_to(struct codec *c, const uint8_t *page, uint8_t *out, uint32_t *ret_size) {
+        const uint8_t *data;
+        size_t n = 0;
+        int flags;
+
+        if (c->deflateenc)
+                n = deflateenc_compress(c->deflateenc, page, c->page_size, out, c->page_size);
+        else if (c->lzo)
+                n = lzoenc_compress(c->lzo, page, c->page_size, out, c->page_size);
+        else if ((flags = codec_compress(c, page, &data, ret_size)) <= 0)
+                return flags;
+        else {
+                memcpy(out, data, *ret_size);
+                return flags;
+        }
+        *ret_size = (uint32_t)n;
+        return n ? (int)codec_flag(c->kind) : 0;
+}
+
 int codec_decompress(struct codec *c, uint32_t flags, const uint8_t *data, uint32_t size, uint8_t *out) {
         if (flags == 0) {
                 if (size != c->page_size)

@@ -38,6 +38,12 @@ uint32_t codec_flag(enum codec_kind kind);
  * page is stored raw. Negative errno on a library failure. */
 int codec_compress(struct codec *c, const uint8_t *page, const uint8_t **ret_data, uint32_t *ret_size);
 
+/* As codec_compress, but the compressed bytes go to out, which has room for
+ * page_size bytes: lzoenc and deflateenc write there themselves, where the
+ * others' worst case does not fit (their bytes are copied). Returns the
+ * flag, or 0 when the page is to be stored raw (out then holds nothing). */
+int codec_compress_to(struct codec *c, const uint8_t *page, uint8_t *out, uint32_t *ret_size);
+
 /* Decompresses into out (page_size bytes) data stored with flags. Returns 0,
  * or -EBADMSG when it does not decompress to exactly page_size bytes. */
 int codec_decompress(struct codec *c, uint32_t flags, const uint8_t *data, uint32_t size, uint8_t *out);

@@ -34,7 +34,7 @@ struct job {
         uint32_t size[JOB_ENTRIES];  /* stored bytes; 0 for a shared zero page */
         uint32_t flags[JOB_ENTRIES];
         uint8_t *in;               /* the pages read, packed */
-        uint8_t *out;              /* their stored bytes, one page apart, in the same order */
+        uint8_t *out;              /* their compressed bytes, one page apart, in the same order */
 };
 
 struct compressor {
@@ -56,7 +56,7 @@ struct compressor {
 };
 
 /* Reads and compresses one job, outside the lock. Pages known to be zero
- * are not read. */
+ * are not read; a page stored raw is delivered from where it was read. */
 static int run_job(struct compressor *c, struct codec *codec, struct job *j) {
         uint64_t read[JOB_PAGES];
         unsigned n_read = 0, at = 0;
@@ -68,21 +68,20 @@ static int run_job(struct compressor *c, struct codec *codec, struct job *j) {
         if ((r = vmcore_pread_pages(c->vmcore, read, n_read, j->in)) < 0)
                 return r;
         for (unsigned i = 0; i < j->n; i++) {
-                const uint8_t *page, *data;
-                uint32_t size;
+                size_t slot = (size_t)at * c->page_size;
                 int flags;
 
-                j->size[i] = 0;
+                j->size[i] = j->flags[i] = 0;
                 if (j->known_zero[i])
                         continue;
-                page = j->in + (size_t)at++ * c->page_size;
-                if (c->detect_zero && page_is_zero(page, c->page_size))
+                at++;
+                if (c->detect_zero && page_is_zero(j->in + slot, c->page_size))
                         continue;
-                flags = codec_compress(codec, page, &data, &size);
+                flags = codec_compress_to(codec, j->in + slot, j->out + slot, &j->size[i]);
                 if (flags < 0)
                         return flags;
-                memcpy(j->out + (size_t)(at - 1) * c->page_size, data, size);
-                j->size[i] = size;
+                if (flags == 0)
+                        j->size[i] = c->page_size;
                 j->flags[i] = (uint32_t)flags;
         }
         return 0;
@@ -185,9 +184,11 @@ static int deliver_head(struct compressor *c) {
                 pthread_cond_wait(&c->done, &c->lock);
         pthread_mutex_unlock(&c->lock);
         r = j->error;
-        for (unsigned i = 0, at = 0; r == 0 && i < j->n; at += !j->known_zero[i], i++)
-                r = c->sink(c->userdata, j->size[i] == 0, j->size[i] ? j->out + (size_t)at * c->page_size : NULL,
-                            j->size[i], j->flags[i]);
+        for (unsigned i = 0, at = 0; r == 0 && i < j->n; at += !j->known_zero[i], i++) {
+                const uint8_t *slot = (j->flags[i] ? j->out : j->in) + (size_t)at * c->page_size;
+
+                r = c->sink(c->userdata, j->size[i] == 0, j->size[i] ? slot : NULL, j->size[i], j->flags[i]);
+        }
         j->state = JOB_FREE;
         j->n = j->n_read = 0;
         c->head++;

@@ -58,7 +58,7 @@ struct direct_writer {
         struct batch batches[BATCHES];
         unsigned head, tail;       /* [head, tail) queued; tail is the one filling */
         bool stopping;
-        int error;                 /* the thread's first error; written under lock */
+        int error;                 /* the thread's first error; stored under lock, atomically */
         bool filling;
         uint64_t fill_end;         /* the offset after the last byte in the filling batch */
         uint64_t first_byte;       /* the first byte the filling batch was given */
@@ -101,7 +101,7 @@ static void *thread_main(void *arg) {
                         pthread_mutex_lock(&w->lock);
                 }
                 if (r < 0 && w->error == 0)
-                        w->error = r;
+                        __atomic_store_n(&w->error, r, __ATOMIC_RELEASE);
                 w->head++;
                 pthread_cond_broadcast(&w->changed);
         }
@@ -121,13 +121,9 @@ static int drain(struct direct_writer *w) {
         return r;
 }
 
+/* Read without the lock: every write of a page's bytes asks. */
 static int thread_error(struct direct_writer *w) {
-        int r;
-
-        pthread_mutex_lock(&w->lock);
-        r = w->error;
-        pthread_mutex_unlock(&w->lock);
-        return r;
+        return __atomic_load_n(&w->error, __ATOMIC_ACQUIRE);
 }
 
 static struct edge *find_edge(struct direct_writer *w, uint64_t block) {

@@ -146,6 +146,10 @@ int output_write(struct output *o, const void *buf, size_t len, uint64_t offset)
         return r;
 }
 
+bool output_gathers(const struct output *o) {
+        return o->direct != NULL;
+}
+
 int output_flush(struct output *o) {
         return o->direct ? direct_writer_flush(o->direct) : 0;
 }

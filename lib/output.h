@@ -4,6 +4,7 @@
  * in the final file either way. */
 #pragma once
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -33,6 +34,11 @@ int output_new_flattened_sink(output_sink sink, void *userdata, struct output **
 /* Writes len bytes that belong at offset in the final file. Returns 0 or a
  * negative errno (-ENOSPC on a full disk). */
 int output_write(struct output *o, const void *buf, size_t len, uint64_t offset);
+
+/* True when o gathers small writes into large ones itself (a direct
+ * writer's batches), so that a caller's own buffer would only copy the
+ * bytes once more. */
+bool output_gathers(const struct output *o);
 
 /* Waits for what was written so far to be written out (a direct writer's
  * thread), and returns its first error: a write of the page cache fails
