@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <sys/stat.h>
@@ -299,21 +300,45 @@ static void report(const struct args *a, const struct dump_stats *st, uint64_t b
                 (unsigned long long)bytes);
 }
 
-/* Once the first pass knows what the dump keeps: how much room it may need
+/* The kernel log and crash.json, saved on a thread of their own while the
+ * first pass runs, when the dump has threads to spare. */
+struct report_thread {
+        const struct args *a;
+        struct vmcore *v;       /* the thread's own handle */
+        const char *dir;
+        pthread_t thread;
+        bool running;
+};
+
+/* Once the first pass knows what the dump keeps: the report is on disk (it
+ * goes before the first page), and how much room the dump may need
  * (before compression) against the room there is. */
+struct space_check {
+        const char *dir;
+        struct report_thread *report;
+};
+
+static void join_report(struct report_thread *t) {
+        if (t->running)
+                pthread_join(t->thread, NULL);
+        t->running = false;
+        t->v = vmcore_free(t->v);
+}
+
 static void check_space(uint64_t keep_pages, uint64_t ram_pages, uint32_t page_size, void *userdata) {
-        const char *dir = userdata;
+        const struct space_check *c = userdata;
         uint64_t need = keep_pages * page_size, free_bytes;
         struct statvfs sv;
 
-        if (statvfs(dir, &sv) < 0)
+        join_report(c->report);
+        if (statvfs(c->dir, &sv) < 0)
                 return;
         free_bytes = (uint64_t)sv.f_bavail * sv.f_frsize;
         warn("the dump keeps %llu of %llu pages: at most %llu MiB before compression; %llu MiB free in %s",
              (unsigned long long)keep_pages, (unsigned long long)ram_pages, (unsigned long long)(need >> 20),
-             (unsigned long long)(free_bytes >> 20), dir);
+             (unsigned long long)(free_bytes >> 20), c->dir);
         if (need / 2 > free_bytes)
-                warn("warning: %s may be too small for this dump; what fits is kept, marked incomplete", dir);
+                warn("warning: %s may be too small for this dump; what fits is kept, marked incomplete", c->dir);
 }
 
 static int open_incomplete(const struct args *a, char *tmp, size_t tmp_len) {
@@ -364,6 +389,28 @@ static void save_report(const struct args *a, struct vmcore *v, const char *dir)
             hex[0] ? ", signature " : "", hex, dir);
 }
 
+static void *report_main(void *userdata) {
+        struct report_thread *t = userdata;
+
+        save_report(t->a, t->v, t->dir);
+        return NULL;
+}
+
+/* With two or more threads, the report is read through a handle of its own
+ * beside the first pass: on the lab's 6.1 vmcore at -d 31 they took about
+ * 6 and 9 ms one after the other. With one thread, or where the thread or
+ * the handle cannot be had, it is saved here and now. */
+static void start_report(const struct args *a, struct vmcore *v, const char *dir, struct report_thread *t) {
+        *t = (struct report_thread) { .a = a, .dir = dir };
+        if (a->dump.threads > 1 && vmcore_reopen(v, &t->v) == 0 &&
+            pthread_create(&t->thread, NULL, report_main, t) == 0) {
+                t->running = true;
+                return;
+        }
+        t->v = vmcore_free(t->v);
+        save_report(a, v, dir);
+}
+
 static int dump(const struct args *a, struct vmcore *v) {
         char tmp[PATH_CAP], dir[PATH_CAP];
         _cleanup_close_ int fd = -1;
@@ -371,6 +418,8 @@ static int dump(const struct args *a, struct vmcore *v) {
         struct progress prog = { .page_size = vmcore_page_size(v) };
         bool show = a->progress || ((message_level & MSG_PROGRESS) && isatty(STDERR_FILENO));
         struct dump_options opts = a->dump;
+        _cleanup_(join_report) struct report_thread saver = {};
+        struct space_check space = { dir, &saver };
         struct dump_stats st;
         int r;
 
@@ -378,9 +427,9 @@ static int dump(const struct args *a, struct vmcore *v) {
                 r = a->flat_ring ? output_new_flattened_sink(stream_ring_write, a->flat_ring, &out)
                                  : output_new_flattened(a->flat_fd, &out);
         } else {
-                save_report(a, v, dir_of(a->dumpfile, dir, sizeof(dir)));
+                start_report(a, v, dir_of(a->dumpfile, dir, sizeof(dir)), &saver);
                 opts.plan = check_space;
-                opts.plan_userdata = dir_of(a->dumpfile, dir, sizeof(dir));
+                opts.plan_userdata = &space;
                 fd = open_incomplete(a, tmp, sizeof(tmp));
                 if (fd < 0)
                         return fd;

@@ -338,6 +338,13 @@ int vmcore_open(const char *path, struct vmcore **ret, char *why, size_t why_len
         return 0;
 }
 
+int vmcore_reopen(const struct vmcore *v, struct vmcore **ret) {
+        char path[64], why[256];
+
+        snprintf(path, sizeof(path), "/proc/self/fd/%d", v->fd);
+        return vmcore_open(path, ret, why, sizeof(why));
+}
+
 uint32_t vmcore_page_size(const struct vmcore *v) {
         return v->page_size;
 }

@@ -29,6 +29,10 @@ struct vmcore_range {
  * vmcore_vmcoreinfo_problem() says why. */
 int vmcore_open(const char *path, struct vmcore **ret, char *why, size_t why_len);
 
+/* A second handle on v's file (through /proc/self/fd), with its own
+ * window, for another thread: a handle's window is not shared. */
+int vmcore_reopen(const struct vmcore *v, struct vmcore **ret);
+
 struct vmcore *vmcore_free(struct vmcore *v);
 
 /* The kernel's page size: PAGESIZE from VMCOREINFO, else 4096. */
