@@ -6,9 +6,9 @@
  * bytes that do not repeat), but tries the last match's distance first,
  * clears an 8 KiB table per page instead of a 32 KiB dictionary, and gives
  * up on a page as soon as its stream could no longer be shorter. Over the
- * pages of that dump: 0.71x liblzo's time, 1.009x its size. Most of what is
- * left is mispredicted branches, one or two a match (a page holds about
- * 180), which no greedy LZ77 parse avoids. */
+ * pages of that dump: 0.55-0.63x liblzo's time, 1.036x its size. Most of
+ * what is left is mispredicted branches, one or two a match (a page holds
+ * about 180), which no greedy LZ77 parse avoids. */
 #include <errno.h>
 #include <stdbool.h>
 #include <stdlib.h>
@@ -20,11 +20,16 @@
 #define HASH_BITS 12
 #define MIN_MATCH 4
 /* The stride over a run of literals grows by SKIP_NUMERATOR every 32 bytes
- * without a match. lzo1x_1 grows it by 1; 3 gives up sooner on bytes that
- * do not repeat, and the repeated-distance matches pay for most of it. Over
- * the lab's 6.1 -d 31 pages, against liblzo: 1: 0.95x the time, 0.945x the
- * size; 2: 0.82x, 0.975x; 3: 0.71x, 1.009x; 4: 0.55x, 1.037x. */
-#define SKIP_NUMERATOR 3
+ * without a match. lzo1x_1 grows it by 1; more gives up sooner on bytes
+ * that do not repeat, and the repeated-distance matches pay for most of it.
+ * Over the lab's 6.1 -d 31 pages, against liblzo: 1: 0.95x the time, 0.945x
+ * the size; 2: 0.82x, 0.975x; 3: 0.66x, 1.009x; 4: 0.55-0.63x, 1.036x;
+ * 5: 0.52x, 1.053x. The pages' share of a dump is what counts: at 4, the
+ * lzo dumps of bench/run (6.1, 6.12 and 8 GiB vmcores, -d 31 and -d 1; not
+ * 6.12 at -d 31, where makedumpfile keeps the free pages) are 0.88-1.001x
+ * makedumpfile's size, against 0.87-0.998x at 3 and up to 1.004x at 5. -l
+ * is the fast codec; -c and -z are the small ones. */
+#define SKIP_NUMERATOR 4
 #define SKIP_SHIFT 5
 #define M2_MAX_LENGTH 8
 #define M2_MAX_DISTANCE 2048
