@@ -1,6 +1,8 @@
 /* lib/dumper and lib/vmcore over a made-up sparse ELF vmcore: pages in holes
  * of the file count as zero without being read, one and two threads write
- * the same file, and every page reads back as it was. */
+ * the same file, and every page reads back as it was. The compressor hands
+ * pages on in pfn order with any number of threads, and stops at the first
+ * error of its sink. */
 #include <elf.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -9,6 +11,7 @@
 #include <unistd.h>
 
 #include "cleanup.h"
+#include "compressor.h"
 #include "dumper.h"
 #include "harness.h"
 #include "io.h"
@@ -22,6 +25,7 @@
 
 DEFINE_CLEANUP_FUNC(struct vmcore, vmcore_free);
 DEFINE_CLEANUP_FUNC(struct output, output_free);
+DEFINE_CLEANUP_FUNC(struct compressor, compressor_free);
 
 /* Page i of the made-up machine: a hole in the file (i % 4 == 0), zeros
  * written out (1), text (2), random bytes (3). Runs of each kind are a few
@@ -182,4 +186,95 @@ TEST(one_and_two_threads) {
         }
         check_pages(one);
         check_pages(two);
+}
+
+/* What a sink saw of one page. */
+struct seen {
+        bool zero;
+        uint32_t size, flags;
+        uint64_t hash;
+};
+
+struct recorder {
+        struct seen seen[NPAGES];
+        unsigned n, fail_at;       /* the call that fails; NPAGES for none */
+};
+
+static uint64_t fnv(const uint8_t *p, size_t n) {
+        uint64_t h = 0xcbf29ce484222325ull;
+
+        for (size_t i = 0; i < n; i++)
+                h = (h ^ p[i]) * 0x100000001b3ull;
+        return h;
+}
+
+static int record(void *userdata, bool zero, const uint8_t *data, uint32_t size, uint32_t flags) {
+        struct recorder *r = userdata;
+
+        if (r->n >= NPAGES)
+                return -E2BIG;
+        r->seen[r->n] = (struct seen) { zero, size, flags, data ? fnv(data, size) : 0 };
+        return r->n++ == r->fail_at ? -EIO : 0;
+}
+
+/* Runs every pfn of path through a compressor of threads; returns the
+ * first error of compressor_add or compressor_flush. */
+static int run_pool(struct vmcore *v, unsigned threads, struct recorder *rec) {
+        _cleanup_(compressor_freep) struct compressor *c = NULL;
+        int r;
+
+        ASSERT_EQ_INT(compressor_new(v, CODEC_LZO, threads, true, record, rec, &c), 0);
+        for (unsigned pfn = 0; pfn < NPAGES; pfn++)
+                if ((r = compressor_add(c, pfn, vmcore_page_in_hole(v, pfn))) < 0)
+                        return r;
+        return compressor_flush(c);
+}
+
+TEST(compressor_keeps_order) {
+        char path[4096];
+        static struct recorder one, many;
+        static uint8_t page[PAGE];
+
+        snprintf(path, sizeof(path), "%s/vmcore", harness_tmpdir());
+        make_vmcore(path);
+        _cleanup_(vmcore_freep) struct vmcore *v = open_vmcore(path);
+        one.fail_at = NPAGES;
+        ASSERT_EQ_INT(run_pool(v, 1, &one), 0);
+        ASSERT_EQ_INT(one.n, NPAGES);
+        for (unsigned pfn = 0; pfn < NPAGES; pfn++) {
+                fill(page, pfn);
+                if (one.seen[pfn].zero != (kind(pfn) <= 1))
+                        harness_fail(__FILE__, __LINE__, "pfn %u (kind %u): zero is %d", pfn, kind(pfn),
+                                     one.seen[pfn].zero);
+                if (kind(pfn) == 3 && (one.seen[pfn].flags != 0 || one.seen[pfn].hash != fnv(page, PAGE)))
+                        harness_fail(__FILE__, __LINE__, "pfn %u: random bytes not handed on raw", pfn);
+                if (kind(pfn) == 2 && (one.seen[pfn].flags == 0 || one.seen[pfn].size >= PAGE))
+                        harness_fail(__FILE__, __LINE__, "pfn %u: text not compressed", pfn);
+        }
+        for (unsigned threads = 2; threads <= 8; threads *= 2) {
+                memset(&many, 0, sizeof(many));
+                many.fail_at = NPAGES;
+                ASSERT_EQ_INT(run_pool(v, threads, &many), 0);
+                ASSERT_EQ_INT(many.n, NPAGES);
+                ASSERT_MEMEQ(many.seen, one.seen, sizeof(one.seen));
+        }
+}
+
+TEST(compressor_stops_at_sink_error) {
+        char path[4096];
+        static struct recorder rec;
+
+        snprintf(path, sizeof(path), "%s/vmcore", harness_tmpdir());
+        make_vmcore(path);
+        _cleanup_(vmcore_freep) struct vmcore *v = open_vmcore(path);
+        /* Early, in the middle of a job, and on the last page. */
+        static const unsigned fail_at[] = { 0, 300, NPAGES - 1 };
+        for (unsigned threads = 1; threads <= 8; threads *= 2)
+                for (size_t i = 0; i < sizeof(fail_at) / sizeof(fail_at[0]); i++) {
+                        memset(&rec, 0, sizeof(rec));
+                        rec.fail_at = fail_at[i];
+                        ASSERT_EQ_INT(run_pool(v, threads, &rec), -EIO);
+                        /* Nothing is handed on after the failing page. */
+                        ASSERT_EQ_INT(rec.n, fail_at[i] + 1);
+                }
 }
