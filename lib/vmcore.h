@@ -30,7 +30,8 @@ struct vmcore_range {
 int vmcore_open(const char *path, struct vmcore **ret, char *why, size_t why_len);
 
 /* A second handle on v's file (through /proc/self/fd), with its own
- * window, for another thread: a handle's window is not shared. */
+ * window, for another thread: a handle's window is not shared. It reads
+ * with pread, a little past what is asked, and never maps the file. */
 int vmcore_reopen(const struct vmcore *v, struct vmcore **ret);
 
 struct vmcore *vmcore_free(struct vmcore *v);

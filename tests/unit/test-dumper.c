@@ -278,3 +278,37 @@ TEST(compressor_stops_at_sink_error) {
                         ASSERT_EQ_INT(rec.n, fail_at[i] + 1);
                 }
 }
+
+/* A reopened handle reads with pread, only a little past what is asked: it
+ * must give the same bytes as the first, at any offset and length. */
+TEST(reopened_handle_reads_the_same) {
+        char path[4096];
+        static uint8_t a[1u << 20], b[1u << 20];
+        static const struct { uint64_t paddr; size_t len; } reads[] = {
+                { 0, 1 }, { 4095, 2 }, { 65535, 3 }, { 65536 - 100, 65536 + 200 }, { 3 * PAGE + 7, 1u << 20 },
+                { (NPAGES - 1) * PAGE, PAGE }, { NPAGES * PAGE - 1, 1 }, { 100, 1u << 20 }, { 0, 64u << 10 },
+        };
+
+        snprintf(path, sizeof(path), "%s/vmcore", harness_tmpdir());
+        make_vmcore(path);
+        _cleanup_(vmcore_freep) struct vmcore *v = open_vmcore(path);
+        _cleanup_(vmcore_freep) struct vmcore *second = NULL;
+        ASSERT_EQ_INT(vmcore_reopen(v, &second), 0);
+        for (size_t i = 0; i < sizeof(reads) / sizeof(reads[0]); i++) {
+                memset(a, 1, reads[i].len);
+                memset(b, 2, reads[i].len);
+                ASSERT_EQ_INT(vmcore_read_paddr(v, reads[i].paddr, a, reads[i].len), 0);
+                ASSERT_EQ_INT(vmcore_read_paddr(second, reads[i].paddr, b, reads[i].len), 0);
+                ASSERT_MEMEQ(a, b, reads[i].len);
+        }
+        /* Past the end, as the first handle says. */
+        ASSERT_TRUE(vmcore_read_paddr(second, NPAGES * PAGE - 1, b, 2) < 0);
+        for (unsigned pfn = NPAGES; pfn-- > 0;) {
+                const uint8_t *got;
+
+                ASSERT_EQ_INT(vmcore_page(second, pfn, &got), 0);
+                fill(a, pfn);
+                if (memcmp(got, a, PAGE) != 0)
+                        harness_fail(__FILE__, __LINE__, "pfn %u differs through the second handle", pfn);
+        }
+}
