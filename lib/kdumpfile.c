@@ -12,6 +12,12 @@
 /* Descriptors and data are flushed in blocks of this size, as makedumpfile
  * does (page_size << block_order 4), so a flattened stream has few records. */
 #define FLUSH_SIZE (64u << 10)
+/* Descriptors for a direct output, which gathers page data straight into
+ * its batches: each descriptor flush ends the data batch being filled, so
+ * more of them at a time means fewer, fuller writes. On the lab's 6.1
+ * vmcore at -d 31 (lzo, two threads): 45 writes instead of 63, and a page
+ * pass of 59 ms instead of 67 (medians of 10; 256 KiB: 62, 1 MiB: 60). */
+#define DIRECT_DESC_FLUSH (512u << 10)
 
 struct kdump_writer {
         struct output *out;
@@ -30,6 +36,7 @@ struct kdump_writer {
          * copy of every byte fewer (2.4 GB for a -d 1 dump of the lab's
          * 8 GiB vmcore). */
         bool direct_data;
+        size_t desc_cap;                /* desc_buf's size */
 };
 
 struct kdump_writer *kdump_writer_free(struct kdump_writer *w) {
@@ -101,7 +108,8 @@ int kdump_writer_new(struct output *out, const struct kdump_params *p, struct kd
         w->bitmap2_offset = w->bitmap1_offset + half * p->block_size;
         w->desc_offset = w->bitmap2_offset + half * p->block_size;
         fill_header(w, p, (uint32_t)sub_blocks, half);
-        w->desc_buf = malloc(FLUSH_SIZE);
+        w->desc_cap = w->direct_data ? DIRECT_DESC_FLUSH : FLUSH_SIZE;
+        w->desc_buf = malloc(w->desc_cap);
         w->data_buf = malloc(FLUSH_SIZE + p->block_size);
         r = w->desc_buf && w->data_buf ? 0 : -ENOMEM;
         if (r == 0)
@@ -175,7 +183,7 @@ static int append_desc(struct kdump_writer *w, const struct page_desc *d) {
 
         if (w->desc_offset + sizeof(*d) > w->desc_end)
                 return -ERANGE; /* more pages than begin_pages() announced */
-        if (w->desc_len + sizeof(*d) > FLUSH_SIZE)
+        if (w->desc_len + sizeof(*d) > w->desc_cap)
                 r = flush_descs(w);
         if (r < 0)
                 return r;
