@@ -52,6 +52,11 @@ struct pagefilter {
         uint64_t mem_section, section_roots, sections_per_root, pfn_section_shift;
         int64_t mem_section_size, section_mem_map_off;
         bool extreme;
+        /* The struct mem_sections of one root, read whole: reading a
+         * section's entry alone moved the vmcore's window from mem_map to
+         * them and back for every section. */
+        uint8_t *root_buf;
+        uint64_t root_buf_nr;           /* the root it holds; section_roots when none */
         /* pfns below skip_until were decided by an earlier block; those in
          * [pending_from, skip_until) are still to be cleared, as pending. */
         uint64_t skip_until, pending_from;
@@ -65,6 +70,7 @@ struct pagefilter *pagefilter_free(struct pagefilter *f) {
         if (!f)
                 return NULL;
         kvaddr_free(f->kvaddr);
+        free(f->root_buf);
         free(f->batch);
         free(f);
         return NULL;
@@ -219,7 +225,9 @@ static int setup_sparsemem(struct pagefilter *f, const struct vmcoreinfo *vi, ch
         f->extreme = phys_bits == NO_VALUE || phys_bits <= bits || phys_bits > 64 ||
                      (uint64_t)roots < (1ull << (phys_bits - bits));
         f->sections_per_root = f->extreme ? f->page_size / (uint64_t)f->mem_section_size : 1;
-        return 0;
+        f->root_buf_nr = f->section_roots;
+        f->root_buf = malloc(f->sections_per_root * (size_t)f->mem_section_size);
+        return f->root_buf ? 0 : -ENOMEM;
 }
 
 int pagefilter_new(struct vmcore *v, int level, struct pagefilter **ret, char *missing, size_t missing_len) {
@@ -257,25 +265,47 @@ int pagefilter_new(struct vmcore *v, int level, struct pagefilter **ret, char *m
         return 0;
 }
 
-/* The virtual address of section nr's first struct page, or -ENOENT when the
- * section is absent (a hole, or memory hot-removed). */
-static int section_mem_map(struct pagefilter *f, uint64_t nr, uint64_t *ret) {
-        uint64_t root = nr / f->sections_per_root, root_addr = f->mem_section, map;
+/* Where root's struct mem_sections start, or -ENOENT when it has none. */
+static int root_address(struct pagefilter *f, uint64_t root, uint64_t *ret) {
         int r;
 
         if (root >= f->section_roots)
                 return -ENOENT;
-        if (f->extreme) {
-                r = kvaddr_read(f->kvaddr, f->mem_section + root * 8, &root_addr, sizeof(root_addr));
-                if (r < 0)
+        *ret = f->mem_section;
+        if (!f->extreme)
+                return 0;
+        r = kvaddr_read(f->kvaddr, f->mem_section + root * 8, ret, sizeof(*ret));
+        if (r < 0)
+                return r;
+        return *ret ? 0 : -ENOENT;
+}
+
+/* Section nr's section_mem_map, from its root read whole; where the whole
+ * root cannot be read, from the section's own entry. */
+static int section_entry(struct pagefilter *f, uint64_t nr, uint64_t *ret) {
+        uint64_t root = nr / f->sections_per_root, base;
+        size_t at = (size_t)(nr % f->sections_per_root) * (size_t)f->mem_section_size;
+        int r;
+
+        if (root != f->root_buf_nr) {
+                if ((r = root_address(f, root, &base)) < 0)
                         return r;
-                if (!root_addr)
-                        return -ENOENT;
+                if (!f->extreme)
+                        base += root * (uint64_t)f->mem_section_size;
+                if (kvaddr_read(f->kvaddr, base, f->root_buf, f->sections_per_root * (size_t)f->mem_section_size) < 0)
+                        return kvaddr_read(f->kvaddr, base + at + (uint64_t)f->section_mem_map_off, ret, sizeof(*ret));
+                f->root_buf_nr = root;
         }
-        r = kvaddr_read(f->kvaddr,
-                        root_addr + (nr % f->sections_per_root) * (uint64_t)f->mem_section_size +
-                                (uint64_t)f->section_mem_map_off,
-                        &map, sizeof(map));
+        *ret = le64(f->root_buf + at + f->section_mem_map_off);
+        return 0;
+}
+
+/* The virtual address of section nr's first struct page, or -ENOENT when the
+ * section is absent (a hole, or memory hot-removed). */
+static int section_mem_map(struct pagefilter *f, uint64_t nr, uint64_t *ret) {
+        uint64_t map;
+        int r = section_entry(f, nr, &map);
+
         if (r < 0)
                 return r;
         if (!(map & SECTION_MARKED_PRESENT))

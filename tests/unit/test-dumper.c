@@ -3,7 +3,6 @@
  * the same file, and every page reads back as it was. The compressor hands
  * pages on in pfn order with any number of threads, and stops at the first
  * error of its sink. */
-#include <elf.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -13,6 +12,7 @@
 #include "cleanup.h"
 #include "compressor.h"
 #include "dumper.h"
+#include "elf-vmcore.h"
 #include "harness.h"
 #include "io.h"
 #include "output.h"
@@ -20,8 +20,7 @@
 
 #define PAGE 4096u
 #define NPAGES 1024u
-#define NOTE_AT PAGE
-#define LOAD_AT (2 * PAGE)
+#define LOAD_AT ELF_VMCORE_LOAD_AT
 
 DEFINE_CLEANUP_FUNC(struct vmcore, vmcore_free);
 DEFINE_CLEANUP_FUNC(struct output, output_free);
@@ -46,43 +45,13 @@ static void fill(uint8_t *page, unsigned pfn) {
         }
 }
 
-static void put(uint8_t *buf, size_t at, const void *v, size_t n) {
-        memcpy(buf + at, v, n);
-}
-
-/* The ELF header, a PT_NOTE with VMCOREINFO, and one PT_LOAD of NPAGES. */
-static void write_headers(int fd) {
-        static const char info[] = "PAGESIZE=4096\n";
-        uint8_t head[2 * PAGE] = {};
-        Elf64_Ehdr eh = { .e_type = ET_CORE, .e_machine = EM_X86_64, .e_version = EV_CURRENT,
-                          .e_phoff = sizeof(Elf64_Ehdr), .e_ehsize = sizeof(Elf64_Ehdr),
-                          .e_phentsize = sizeof(Elf64_Phdr), .e_phnum = 2 };
-        Elf64_Nhdr nh = { .n_namesz = 11, .n_descsz = sizeof(info) - 1, .n_type = 0 };
-        size_t note_size = sizeof(nh) + 12 + ((sizeof(info) - 1 + 3) & ~3u);
-        Elf64_Phdr note = { .p_type = PT_NOTE, .p_offset = NOTE_AT, .p_filesz = note_size };
-        Elf64_Phdr load = { .p_type = PT_LOAD, .p_offset = LOAD_AT, .p_paddr = 0, .p_vaddr = 0xffff888000000000ull,
-                            .p_filesz = NPAGES * PAGE, .p_memsz = NPAGES * PAGE };
-
-        memcpy(eh.e_ident, ELFMAG, SELFMAG);
-        eh.e_ident[EI_CLASS] = ELFCLASS64;
-        eh.e_ident[EI_DATA] = ELFDATA2LSB;
-        eh.e_ident[EI_VERSION] = EV_CURRENT;
-        put(head, 0, &eh, sizeof(eh));
-        put(head, sizeof(eh), &note, sizeof(note));
-        put(head, sizeof(eh) + sizeof(note), &load, sizeof(load));
-        put(head, NOTE_AT, &nh, sizeof(nh));
-        put(head, NOTE_AT + sizeof(nh), "VMCOREINFO", 11);
-        put(head, NOTE_AT + sizeof(nh) + 12, info, sizeof(info) - 1);
-        ASSERT_EQ_INT(pwrite_full(fd, head, sizeof(head), 0), 0);
-}
-
 /* Writes the vmcore; false when the file system keeps no holes. */
 static bool make_vmcore(const char *path) {
         _cleanup_close_ int fd = open(path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
         static uint8_t page[PAGE];
 
         ASSERT_TRUE(fd >= 0);
-        write_headers(fd);
+        elf_vmcore_headers(fd, "PAGESIZE=4096\n", NPAGES * PAGE);
         ASSERT_EQ_INT(ftruncate(fd, LOAD_AT + NPAGES * PAGE), 0);
         for (unsigned pfn = 0; pfn < NPAGES; pfn++) {
                 if (kind(pfn) == 0)
