@@ -155,7 +155,9 @@ int kvaddr_translate(struct kvaddr *k, uint64_t vaddr, uint64_t *ret_paddr, uint
         k->cache[slot].vbase = vaddr & ~(size - 1);
         k->cache[slot].size = size;
         k->cache[slot].pbase = entry & X86_64_PTE_PFN_MASK & ~(size - 1);
-        return cached(k, vaddr, ret_paddr, ret_span) ? 0 : -EINVAL;
+        *ret_paddr = k->cache[slot].pbase + (vaddr - k->cache[slot].vbase);
+        *ret_span = size - (vaddr - k->cache[slot].vbase);
+        return 0;
 }
 
 int kvaddr_read(struct kvaddr *k, uint64_t vaddr, void *buf, size_t len) {

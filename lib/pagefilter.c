@@ -271,7 +271,8 @@ static int root_address(struct pagefilter *f, uint64_t root, uint64_t *ret) {
 
         if (root >= f->section_roots)
                 return -ENOENT;
-        *ret = f->mem_section;
+        /* Without SPARSEMEM_EXTREME, mem_section is the array itself. */
+        *ret = f->mem_section + root * (uint64_t)f->mem_section_size;
         if (!f->extreme)
                 return 0;
         r = kvaddr_read(f->kvaddr, f->mem_section + root * 8, ret, sizeof(*ret));
@@ -290,8 +291,8 @@ static int section_entry(struct pagefilter *f, uint64_t nr, uint64_t *ret) {
         if (root != f->root_buf_nr) {
                 if ((r = root_address(f, root, &base)) < 0)
                         return r;
-                if (!f->extreme)
-                        base += root * (uint64_t)f->mem_section_size;
+                /* A read that fails part way leaves root_buf holding no root. */
+                f->root_buf_nr = f->section_roots;
                 if (kvaddr_read(f->kvaddr, base, f->root_buf, f->sections_per_root * (size_t)f->mem_section_size) < 0)
                         return kvaddr_read(f->kvaddr, base + at + (uint64_t)f->section_mem_map_off, ret, sizeof(*ret));
                 f->root_buf_nr = root;
