@@ -34,7 +34,10 @@ enum job_state { JOB_FREE, JOB_QUEUED, JOB_RUNNING, JOB_DONE };
 struct job {
         enum job_state state;
         unsigned n, n_read;
+        unsigned n_ready;          /* entries [0, n_ready) are ready to deliver; fewer than n after an error */
         int error;
+        bool read_failed;          /* error is the read of bad_pfn */
+        uint64_t bad_pfn;
         uint64_t pfn[JOB_ENTRIES];
         bool known_zero[JOB_ENTRIES]; /* zero by the caller's word: not read */
         uint32_t size[JOB_ENTRIES];  /* stored bytes; 0 for a shared zero page */
@@ -58,56 +61,86 @@ struct compressor {
         bool waiting;              /* the caller waits on space... */
         unsigned wait_until;       /* ...until no more jobs than this are in the ring */
         int error;                 /* the first error of a job or the sink; set under lock */
+        bool read_failed;          /* error is a page that could not be read... */
+        uint64_t bad_pfn;          /* ...this one */
         struct job *jobs;
         unsigned n_jobs, head, tail, next_to_run;
         pthread_t *threads;
         unsigned n_threads;
 };
 
+/* After a read of a job's pages failed: reads them one by one to find the
+ * first that cannot be read, so that the pages before it are still dumped
+ * (as without threads) and the error names it. Returns how many of the
+ * pfns read can be. */
+static unsigned first_unreadable(struct compressor *c, struct job *j, const uint64_t *read, unsigned n_read) {
+        for (unsigned k = 0; k < n_read; k++) {
+                int r = vmcore_pread_pages(c->vmcore, &read[k], 1, j->in + (size_t)k * c->page_size);
+
+                if (r < 0) {
+                        j->read_failed = true;
+                        j->bad_pfn = read[k];
+                        return k;
+                }
+        }
+        return n_read; /* failed once, not again: the pages are as read now */
+}
+
 /* Reads and compresses one job, outside the lock. Pages known to be zero
  * are not read; a page stored raw is delivered from where it was read. */
 static int run_job(struct compressor *c, struct codec *codec, struct job *j) {
         uint64_t read[JOB_PAGES];
-        unsigned n_read = 0, at = 0;
-        int r;
+        unsigned n_read = 0, readable, at = 0;
+        int error;
 
+        j->n_ready = 0;
         for (unsigned i = 0; i < j->n; i++)
                 if (!j->known_zero[i])
                         read[n_read++] = j->pfn[i];
-        if ((r = vmcore_pread_pages(c->vmcore, read, n_read, j->in)) < 0)
-                return r;
+        error = vmcore_pread_pages(c->vmcore, read, n_read, j->in);
+        readable = error < 0 ? first_unreadable(c, j, read, n_read) : n_read;
+        if (!j->read_failed)
+                error = 0;
         for (unsigned i = 0; i < j->n; i++) {
                 size_t slot = (size_t)at * c->page_size;
                 int flags;
 
                 j->size[i] = j->flags[i] = 0;
-                if (j->known_zero[i])
+                if (j->known_zero[i]) {
+                        j->n_ready = i + 1;
                         continue;
+                }
+                if (at == readable)
+                        break;
                 at++;
-                if (c->detect_zero && page_is_zero(j->in + slot, c->page_size))
-                        continue;
-                flags = codec_compress_to(codec, j->in + slot, j->out + slot, &j->size[i]);
-                if (flags < 0)
-                        return flags;
-                if (flags == 0)
-                        j->size[i] = c->page_size;
-                j->flags[i] = (uint32_t)flags;
+                if (!(c->detect_zero && page_is_zero(j->in + slot, c->page_size))) {
+                        flags = codec_compress_to(codec, j->in + slot, j->out + slot, &j->size[i]);
+                        if (flags < 0) {
+                                j->n_ready = 0;
+                                return flags;
+                        }
+                        if (flags == 0)
+                                j->size[i] = c->page_size;
+                        j->flags[i] = (uint32_t)flags;
+                }
+                j->n_ready = i + 1;
         }
-        return 0;
+        return error;
 }
 
 DEFINE_CLEANUP_FUNC(struct codec, codec_free);
 
-/* Hands one done job's pages to the sink, outside the lock. */
+/* Hands one done job's ready pages to the sink, outside the lock. Returns
+ * the sink's error, else the job's. */
 static int deliver(struct compressor *c, struct job *j) {
-        int r = j->error;
-
-        for (unsigned i = 0, at = 0; r == 0 && i < j->n; at += !j->known_zero[i], i++) {
+        for (unsigned i = 0, at = 0; i < j->n_ready; at += !j->known_zero[i], i++) {
                 const uint8_t *slot = (j->flags[i] ? j->out : j->in) + (size_t)at * c->page_size;
+                int r = c->sink(c->userdata, j->size[i] == 0, j->size[i] ? slot : NULL, j->size[i], j->flags[i]);
 
-                r = c->sink(c->userdata, j->size[i] == 0, j->size[i] ? slot : NULL, j->size[i], j->flags[i]);
+                if (r < 0)
+                        return r;
         }
-        return r;
+        return j->error;
 }
 
 /* With the lock held and the token taken: delivers from the head while the
@@ -123,10 +156,14 @@ static void deliver_done(struct compressor *c) {
                 pthread_mutex_unlock(&c->lock);
                 r = deliver(c, j);
                 pthread_mutex_lock(&c->lock);
-                if (r < 0 && !c->error)
+                if (r < 0 && !c->error) {
                         c->error = r;
+                        c->read_failed = j->read_failed && r == j->error;
+                        c->bad_pfn = j->bad_pfn;
+                }
                 j->state = JOB_FREE;
-                j->n = j->n_read = 0;
+                j->n = j->n_read = j->n_ready = 0;
+                j->read_failed = false;
                 c->head++;
                 if (c->waiting && c->tail - c->head <= c->wait_until)
                         pthread_cond_signal(&c->space);
@@ -272,4 +309,14 @@ int compressor_flush(struct compressor *c) {
                 r = wait_space(c, 0);
         pthread_mutex_unlock(&c->lock);
         return r;
+}
+
+bool compressor_read_failed(struct compressor *c, uint64_t *ret_pfn) {
+        bool failed;
+
+        pthread_mutex_lock(&c->lock);
+        failed = c->read_failed;
+        *ret_pfn = c->bad_pfn;
+        pthread_mutex_unlock(&c->lock);
+        return failed;
 }

@@ -33,3 +33,7 @@ int compressor_add(struct compressor *c, uint64_t pfn, bool known_zero);
 
 /* Delivers every page added so far. Returns 0 or the first error. */
 int compressor_flush(struct compressor *c);
+
+/* After an error: whether it was a page that could not be read, and which.
+ * The pages added before it were delivered. */
+bool compressor_read_failed(struct compressor *c, uint64_t *ret_pfn);

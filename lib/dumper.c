@@ -133,6 +133,20 @@ static int write_page(struct page_sink *s, struct codec *c, const struct dump_op
         return store_page(s, false, data, size, (uint32_t)flags);
 }
 
+static int unreadable(struct dump_stats *st, int error, uint64_t pfn) {
+        st->input_error = error;
+        st->input_error_pfn = pfn;
+        return error;
+}
+
+/* An error of the workers: a page they could not read is named as one the
+ * caller could not. */
+static int pool_error(struct compressor *pool, struct dump_stats *st, int error) {
+        uint64_t pfn;
+
+        return error < 0 && compressor_read_failed(pool, &pfn) ? unreadable(st, error, pfn) : error;
+}
+
 /* Hands the page at pfn on: compressed here, or queued for the workers. A
  * page in a hole of a sparse vmcore file is zero without being read: 5.3 of
  * the 7.7 GiB of the lab's 8 GiB vmcore. */
@@ -147,11 +161,8 @@ static int dump_one(struct vmcore *v, struct page_sink *s, struct codec *c, stru
         if (hole)
                 return store_page(s, true, NULL, 0, 0);
         r = vmcore_page(v, pfn, &page);
-        if (r < 0) {
-                s->st->input_error = r;
-                s->st->input_error_pfn = pfn;
-                return r;
-        }
+        if (r < 0)
+                return unreadable(s->st, r, pfn);
         return write_page(s, c, o, page, vmcore_page_size(v));
 }
 
@@ -200,11 +211,11 @@ static int write_pages(struct vmcore *v, struct kdump_writer *w, struct codec *c
                                 continue;
                         }
                         if ((byte & (1u << ((pfn - base) % 8))) && (r = dump_one(v, &s, c, pool, o, pfn)) < 0)
-                                return r;
+                                return pool ? pool_error(pool, st, r) : r;
                 }
         }
         if (pool && (r = compressor_flush(pool)) < 0)
-                return r;
+                return pool_error(pool, st, r);
         if (progress)
                 progress(st->dump_pages, st->dump_pages, userdata);
         return 0;

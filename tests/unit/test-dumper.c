@@ -248,6 +248,65 @@ TEST(compressor_stops_at_sink_error) {
                 }
 }
 
+/* A vmcore cut short after it was opened (as a page of /proc/vmcore that
+ * fails with EIO): with any number of threads the pages before the first
+ * unreadable one are handed on, in order and as in a whole run, nothing
+ * after it, and the error names it; dump_kdump reports it as the
+ * single-threaded path does. Cut inside a job, in a page of zeros, and in
+ * the last page. */
+TEST(unreadable_page_is_named) {
+        char path[4096], out[4096];
+        static struct recorder whole, rec;
+        static bool hole[NPAGES];
+        static const unsigned cut_at[] = { 7, 303, NPAGES - 1 };
+
+        snprintf(path, sizeof(path), "%s/vmcore", harness_tmpdir());
+        snprintf(out, sizeof(out), "%s/cut.kdump", harness_tmpdir());
+        for (size_t i = 0; i < sizeof(cut_at) / sizeof(cut_at[0]); i++)
+                for (unsigned threads = 1; threads <= 8; threads *= 2) {
+                        make_vmcore(path);
+                        _cleanup_(vmcore_freep) struct vmcore *v = open_vmcore(path);
+                        _cleanup_(compressor_freep) struct compressor *c = NULL;
+                        uint64_t pfn = 0;
+                        int r = 0;
+
+                        memset(&whole, 0, sizeof(whole));
+                        whole.fail_at = NPAGES;
+                        ASSERT_EQ_INT(run_pool(v, threads, &whole), 0);
+                        for (unsigned p = 0; p < NPAGES; p++)
+                                hole[p] = vmcore_page_in_hole(v, p);
+                        ASSERT_TRUE(!hole[cut_at[i]]);
+                        ASSERT_EQ_INT(truncate(path, LOAD_AT + (off_t)cut_at[i] * PAGE + 100), 0);
+                        memset(&rec, 0, sizeof(rec));
+                        rec.fail_at = NPAGES;
+                        ASSERT_EQ_INT(compressor_new(v, CODEC_LZO, threads, true, record, &rec, &c), 0);
+                        for (unsigned p = 0; p < NPAGES && r == 0; p++)
+                                r = compressor_add(c, p, hole[p]);
+                        if (r == 0)
+                                r = compressor_flush(c);
+                        ASSERT_EQ_INT(r, -EIO);
+                        ASSERT_TRUE(compressor_read_failed(c, &pfn));
+                        ASSERT_EQ_INT(pfn, cut_at[i]);
+                        ASSERT_EQ_INT(rec.n, cut_at[i]);
+                        ASSERT_MEMEQ(rec.seen, whole.seen, sizeof(rec.seen[0]) * cut_at[i]);
+                }
+        /* Through dump_kdump, two threads. */
+        make_vmcore(path);
+        _cleanup_(vmcore_freep) struct vmcore *v = open_vmcore(path);
+        ASSERT_EQ_INT(truncate(path, LOAD_AT + (off_t)(NPAGES - 1) * PAGE + 100), 0);
+        _cleanup_close_ int fd = open(out, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+        _cleanup_(output_freep) struct output *o = NULL;
+        struct dump_options opt = { .dump_level = DUMP_LEVEL_ZERO, .codec = CODEC_LZO, .threads = 2 };
+        struct dump_stats st;
+
+        ASSERT_TRUE(fd >= 0);
+        ASSERT_EQ_INT(output_new_file(fd, &o), 0);
+        ASSERT_EQ_INT(dump_kdump(v, &opt, o, NULL, NULL, &st), -EIO);
+        ASSERT_EQ_INT(st.input_error, -EIO);
+        ASSERT_EQ_INT(st.input_error_pfn, NPAGES - 1);
+        ASSERT_EQ_INT(st.zero_pages + st.written_pages, NPAGES - 1);
+}
+
 /* A reopened handle reads with pread, only a little past what is asked: it
  * must give the same bytes as the first, at any offset and length. */
 TEST(reopened_handle_reads_the_same) {
