@@ -131,7 +131,7 @@ static int run_job(struct compressor *c, struct codec *codec, struct job *j) {
 DEFINE_CLEANUP_FUNC(struct codec, codec_free);
 
 /* Hands one done job's ready pages to the sink, outside the lock. Returns
- * the sink's error, else the job's. */
+ * the sink's error. */
 static int deliver(struct compressor *c, struct job *j) {
         for (unsigned i = 0, at = 0; i < j->n_ready; at += !j->known_zero[i], i++) {
                 const uint8_t *slot = (j->flags[i] ? j->out : j->in) + (size_t)at * c->page_size;
@@ -140,7 +140,7 @@ static int deliver(struct compressor *c, struct job *j) {
                 if (r < 0)
                         return r;
         }
-        return j->error;
+        return 0;
 }
 
 /* With the lock held and the token taken: delivers from the head while the
@@ -156,11 +156,13 @@ static void deliver_done(struct compressor *c) {
                 pthread_mutex_unlock(&c->lock);
                 r = deliver(c, j);
                 pthread_mutex_lock(&c->lock);
-                if (r < 0 && !c->error) {
-                        c->error = r;
-                        c->read_failed = j->read_failed && r == j->error;
+                if (r == 0 && j->error < 0) {
+                        r = j->error;
+                        c->read_failed = j->read_failed;
                         c->bad_pfn = j->bad_pfn;
                 }
+                if (r < 0 && !c->error)
+                        c->error = r;
                 j->state = JOB_FREE;
                 j->n = j->n_read = j->n_ready = 0;
                 j->read_failed = false;

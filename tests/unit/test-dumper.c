@@ -289,6 +289,20 @@ TEST(unreadable_page_is_named) {
                         ASSERT_EQ_INT(pfn, cut_at[i]);
                         ASSERT_EQ_INT(rec.n, cut_at[i]);
                         ASSERT_MEMEQ(rec.seen, whole.seen, sizeof(rec.seen[0]) * cut_at[i]);
+                        /* The sink failing (with the same errno) before the
+                         * cut is the sink's error, not a read's. */
+                        c = compressor_free(c);
+                        memset(&rec, 0, sizeof(rec));
+                        rec.fail_at = cut_at[i] / 2;
+                        ASSERT_EQ_INT(compressor_new(v, CODEC_LZO, threads, true, record, &rec, &c), 0);
+                        r = 0;
+                        for (unsigned p = 0; p < NPAGES && r == 0; p++)
+                                r = compressor_add(c, p, hole[p]);
+                        if (r == 0)
+                                r = compressor_flush(c);
+                        ASSERT_EQ_INT(r, -EIO);
+                        ASSERT_TRUE(!compressor_read_failed(c, &pfn));
+                        ASSERT_EQ_INT(rec.n, cut_at[i] / 2 + 1);
                 }
         /* Through dump_kdump, two threads. */
         make_vmcore(path);
