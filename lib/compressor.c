@@ -72,17 +72,14 @@ struct compressor {
 /* After a read of a job's pages failed: reads them one by one to find the
  * first that cannot be read, so that the pages before it are still dumped
  * (as without threads) and the error names it. Returns how many of the
- * pfns read can be. */
-static unsigned first_unreadable(struct compressor *c, struct job *j, const uint64_t *read, unsigned n_read) {
-        for (unsigned k = 0; k < n_read; k++) {
-                int r = vmcore_pread_pages(c->vmcore, &read[k], 1, j->in + (size_t)k * c->page_size);
-
-                if (r < 0) {
-                        j->read_failed = true;
+ * pfns read can be; *error is that page's error, or 0. */
+static unsigned first_unreadable(struct compressor *c, struct job *j, const uint64_t *read, unsigned n_read,
+                                 int *error) {
+        for (unsigned k = 0; k < n_read; k++)
+                if ((*error = vmcore_pread_pages(c->vmcore, &read[k], 1, j->in + (size_t)k * c->page_size)) < 0) {
                         j->bad_pfn = read[k];
                         return k;
                 }
-        }
         return n_read; /* failed once, not again: the pages are as read now */
 }
 
@@ -98,9 +95,8 @@ static int run_job(struct compressor *c, struct codec *codec, struct job *j) {
                 if (!j->known_zero[i])
                         read[n_read++] = j->pfn[i];
         error = vmcore_pread_pages(c->vmcore, read, n_read, j->in);
-        readable = error < 0 ? first_unreadable(c, j, read, n_read) : n_read;
-        if (!j->read_failed)
-                error = 0;
+        readable = error < 0 ? first_unreadable(c, j, read, n_read, &error) : n_read;
+        j->read_failed = error < 0;
         for (unsigned i = 0; i < j->n; i++) {
                 size_t slot = (size_t)at * c->page_size;
                 int flags;

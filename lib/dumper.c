@@ -139,12 +139,12 @@ static int unreadable(struct dump_stats *st, int error, uint64_t pfn) {
         return error;
 }
 
-/* An error of the workers: a page they could not read is named as one the
- * caller could not. */
+/* An error of the workers, if any: a page they could not read is named as
+ * one the caller could not. */
 static int pool_error(struct compressor *pool, struct dump_stats *st, int error) {
         uint64_t pfn;
 
-        return error < 0 && compressor_read_failed(pool, &pfn) ? unreadable(st, error, pfn) : error;
+        return pool && error < 0 && compressor_read_failed(pool, &pfn) ? unreadable(st, error, pfn) : error;
 }
 
 /* Hands the page at pfn on: compressed here, or queued for the workers. A
@@ -211,7 +211,7 @@ static int write_pages(struct vmcore *v, struct kdump_writer *w, struct codec *c
                                 continue;
                         }
                         if ((byte & (1u << ((pfn - base) % 8))) && (r = dump_one(v, &s, c, pool, o, pfn)) < 0)
-                                return pool ? pool_error(pool, st, r) : r;
+                                return pool_error(pool, st, r);
                 }
         }
         if (pool && (r = compressor_flush(pool)) < 0)
